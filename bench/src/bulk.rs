@@ -1,0 +1,293 @@
+//! The `bulk` suite: inserting computations through polystat's bulk insert
+//! versus the raw driver doing the same inserts the fastest way it can.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use polystat::model::Computation;
+use polystat::{Store, StoreConfig};
+use serde_json::{json, Map, Value};
+use sqlx::Connection;
+use uuid::Uuid;
+
+use crate::fixtures::{computations, control, throughput, with_schema};
+
+/// Timed runs per measurement; the fastest counts, which filters out noise
+/// from other processes on the machine.
+const RUNS: usize = 5;
+
+struct Sizes {
+    rows: usize,
+}
+
+pub async fn run(quick: bool) -> anyhow::Result<Value> {
+    let sizes = Sizes {
+        rows: if quick { 2_000 } else { 20_000 },
+    };
+    let mut results = Map::new();
+    let mut ratios = Map::new();
+    let mut skipped = Vec::new();
+
+    let sqlite = measure_sqlite(&sizes).await?;
+    record(&mut results, &mut ratios, "sqlite", sqlite);
+
+    match server_url("POLYSTAT_RELATIONAL_URL", "postgres") {
+        Some(url) => record(
+            &mut results,
+            &mut ratios,
+            "postgres",
+            measure_postgres(&sizes, &url).await?,
+        ),
+        None => skipped.push("postgres: set POLYSTAT_RELATIONAL_URL to a postgres:// URL"),
+    }
+    match server_url("POLYSTAT_DOCUMENTS_URL", "mongodb") {
+        Some(url) => record(
+            &mut results,
+            &mut ratios,
+            "mongodb",
+            measure_mongodb(&sizes, &url).await?,
+        ),
+        None => skipped.push("mongodb: set POLYSTAT_DOCUMENTS_URL to a mongodb:// URL"),
+    }
+    Ok(json!({
+        "suite": "bulk",
+        "rows": sizes.rows,
+        "runs": RUNS,
+        "results": results,
+        "ratios": ratios,
+        "skipped": skipped,
+    }))
+}
+
+/// Throughput in rows per second of polystat and of the raw driver.
+struct Measurement {
+    polystat: f64,
+    raw: f64,
+}
+
+fn record(
+    results: &mut Map<String, Value>,
+    ratios: &mut Map<String, Value>,
+    backend: &str,
+    m: Measurement,
+) {
+    results.insert(
+        backend.to_string(),
+        json!({ "polystat_rows_per_s": m.polystat.round(), "raw_rows_per_s": m.raw.round() }),
+    );
+    let ratio = (m.polystat / m.raw * 1000.0).round() / 1000.0;
+    ratios.insert(format!("bulk_{backend}"), json!(ratio));
+}
+
+fn server_url(variable: &str, scheme: &str) -> Option<String> {
+    std::env::var(variable)
+        .ok()
+        .filter(|url| url.starts_with(scheme))
+}
+
+/// Times one polystat bulk insert of fresh rows.
+async fn time_polystat(store: &Store, control_id: Uuid, rows: usize) -> anyhow::Result<Duration> {
+    let items = computations(control_id, rows);
+    let started = Instant::now();
+    store.computations().bulk_insert(items).await?;
+    Ok(started.elapsed())
+}
+
+/// Fastest polystat and raw run seen. Runs alternate between the two, so a
+/// burst of load on the machine slows both sides alike.
+struct Best {
+    polystat: Duration,
+    raw: Duration,
+}
+
+impl Default for Best {
+    fn default() -> Self {
+        Best {
+            polystat: Duration::MAX,
+            raw: Duration::MAX,
+        }
+    }
+}
+
+impl Best {
+    fn polystat(&mut self, elapsed: Duration) {
+        self.polystat = self.polystat.min(elapsed);
+    }
+
+    fn raw(&mut self, elapsed: Duration) {
+        self.raw = self.raw.min(elapsed);
+    }
+
+    fn measurement(&self, rows: usize) -> Measurement {
+        Measurement {
+            polystat: throughput(rows, self.polystat),
+            raw: throughput(rows, self.raw),
+        }
+    }
+}
+
+/// The columns polystat writes for one computation, prepared the same way:
+/// a new id, timestamps and the body serialized to JSON.
+struct RawRow {
+    id: Uuid,
+    body: Value,
+    control_id: String,
+    group: String,
+}
+
+fn raw_rows(items: Vec<Computation>) -> anyhow::Result<Vec<RawRow>> {
+    items
+        .into_iter()
+        .map(|c| {
+            Ok(RawRow {
+                id: Uuid::now_v7(),
+                control_id: c.control_id.to_string(),
+                group: c.computation_group.to_string(),
+                body: serde_json::to_value(&c)?,
+            })
+        })
+        .collect()
+}
+
+async fn measure_sqlite(sizes: &Sizes) -> anyhow::Result<Measurement> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(StoreConfig::embedded(dir.path().join("polystat.db"))).await?;
+    let control_id = control(&store).await?;
+
+    // The raw driver writes into the same schema and file, in one
+    // transaction with one cached prepared statement.
+    let url = format!("sqlite://{}", dir.path().join("polystat.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+    sqlx::query("PRAGMA synchronous = NORMAL")
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("PRAGMA busy_timeout = 10000")
+        .execute(&mut conn)
+        .await?;
+    let mut best = Best::default();
+    for _ in 0..RUNS {
+        best.polystat(time_polystat(&store, control_id, sizes.rows).await?);
+        let items = computations(control_id, sizes.rows);
+        let started = Instant::now();
+        let rows = raw_rows(items)?;
+        let now = Utc::now().to_rfc3339();
+        let mut tx = conn.begin().await?;
+        for row in &rows {
+            sqlx::query(
+                "INSERT INTO computations (id, version, created_at, updated_at, data, control_id, computation_group) \
+                 VALUES (?, 1, ?, ?, ?, ?, ?)",
+            )
+            .bind(row.id.to_string())
+            .bind(&now)
+            .bind(&now)
+            .bind(row.body.to_string())
+            .bind(&row.control_id)
+            .bind(&row.group)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        // polystat's timing includes freeing its rows, so this one does too.
+        drop(rows);
+        best.raw(started.elapsed());
+    }
+    store.close().await;
+    Ok(best.measurement(sizes.rows))
+}
+
+async fn measure_postgres(sizes: &Sizes, base_url: &str) -> anyhow::Result<Measurement> {
+    let schema = format!("bench_{}", Uuid::now_v7().simple());
+    let url = with_schema(base_url, &schema);
+    let config = StoreConfig {
+        relational_url: url.clone(),
+        documents_url: url.clone(),
+        ..StoreConfig::default()
+    };
+    let store = Store::open(config).await?;
+    let control_id = control(&store).await?;
+
+    // The raw driver's fastest path: one INSERT ... SELECT FROM UNNEST of
+    // column arrays per batch, in one transaction.
+    let mut conn = sqlx::PgConnection::connect(&url).await?;
+    let mut best = Best::default();
+    for _ in 0..RUNS {
+        best.polystat(time_polystat(&store, control_id, sizes.rows).await?);
+        let items = computations(control_id, sizes.rows);
+        let started = Instant::now();
+        let rows = raw_rows(items)?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let bodies: Vec<sqlx::types::Json<&Value>> =
+            rows.iter().map(|r| sqlx::types::Json(&r.body)).collect();
+        let controls: Vec<String> = rows.iter().map(|r| r.control_id.clone()).collect();
+        let groups: Vec<String> = rows.iter().map(|r| r.group.clone()).collect();
+        let now = Utc::now();
+        let mut tx = conn.begin().await?;
+        sqlx::query(
+            "INSERT INTO computations (id, version, created_at, updated_at, data, control_id, computation_group) \
+             SELECT id, 1, $2, $2, data, control_id, computation_group \
+             FROM UNNEST($1::uuid[], $3::jsonb[], $4::text[], $5::text[]) AS t(id, data, control_id, computation_group)",
+        )
+        .bind(&ids)
+        .bind(now)
+        .bind(&bodies)
+        .bind(&controls)
+        .bind(&groups)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        drop((bodies, ids, controls, groups));
+        drop(rows);
+        best.raw(started.elapsed());
+    }
+    store.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut conn)
+        .await?;
+    Ok(best.measurement(sizes.rows))
+}
+
+async fn measure_mongodb(sizes: &Sizes, base_url: &str) -> anyhow::Result<Measurement> {
+    let database = format!("bench_{}", Uuid::now_v7().simple());
+    let base = base_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(base_url);
+    let url = format!("{base}/{database}");
+    let dir = tempfile::tempdir()?;
+    let config = StoreConfig {
+        relational_url: format!("sqlite://{}", dir.path().join("relational.db").display()),
+        documents_url: url.clone(),
+        ..StoreConfig::default()
+    };
+    let store = Store::open(config).await?;
+    let control_id = control(&store).await?;
+
+    // The raw driver's fastest path: one ordered insert_many per batch, into
+    // the same collection, so both sides maintain the same indexes.
+    let client = mongodb::Client::with_uri_str(&url).await?;
+    let collection = client
+        .database(&database)
+        .collection::<bson::Document>("computations");
+    let mut best = Best::default();
+    for _ in 0..RUNS {
+        best.polystat(time_polystat(&store, control_id, sizes.rows).await?);
+        let items = computations(control_id, sizes.rows);
+        let started = Instant::now();
+        let now = bson::DateTime::now();
+        let mut documents = Vec::with_capacity(items.len());
+        for item in items {
+            let mut document = bson::to_document(&item)?;
+            document.insert("_id", Uuid::now_v7().to_string());
+            document.insert("version", 1i64);
+            document.insert("createdAt", now);
+            document.insert("updatedAt", now);
+            documents.push(document);
+        }
+        collection.insert_many(&documents).await?;
+        drop(documents);
+        best.raw(started.elapsed());
+    }
+    store.close().await;
+    client.database(&database).drop().await?;
+    Ok(best.measurement(sizes.rows))
+}

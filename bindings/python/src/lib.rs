@@ -1,0 +1,25 @@
+//! Native part of the `polystat` Python package. The public API lives in the
+//! Python modules `polystat` and `polystat.aio`, which wrap these classes.
+
+mod accounts;
+mod convert;
+mod errors;
+mod linking;
+mod operation;
+mod records;
+mod repo;
+mod runtime;
+mod state;
+mod store;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<operation::Operation>()?;
+    module.add_class::<store::NativeStore>()?;
+    module.add_class::<repo::NativeRepository>()?;
+    module.add_class::<state::NativeState>()?;
+    module.add_class::<state::NativeSubscription>()?;
+    Ok(())
+}

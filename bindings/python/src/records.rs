@@ -1,0 +1,103 @@
+//! Records and entity bodies between Python dicts and the typed core.
+
+use polystat::model::{Entity, Record, StoreKind};
+use polystat::Error;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{convert, errors};
+
+/// Paths of the fields that hold instants in the JSON of a record of `T`,
+/// metadata included. Their strings become aware datetimes in Python.
+pub fn instants<T: Entity>() -> &'static [&'static str] {
+    match T::SPEC.name {
+        "catalogs" | "controls" => &["created_at", "updated_at", "start_date", "end_date"],
+        "secrets" => &["created_at", "updated_at", "rotated_at"],
+        "service_accounts" => &["created_at", "updated_at", "expires_at"],
+        "computations" => &[
+            "createdAt",
+            "updatedAt",
+            "period.from",
+            "period.to",
+            "evidences[].from",
+            "evidences[].to",
+        ],
+        "guarantee_points" => &["createdAt", "updatedAt", "timestamp"],
+        "datasources" => &["createdAt", "updatedAt", "lastTestedAt"],
+        "linkers" => &["createdAt", "updatedAt", "lastRunAt"],
+        _ => match T::SPEC.kind {
+            StoreKind::Relational => &["created_at", "updated_at"],
+            StoreKind::Document => &["createdAt", "updatedAt"],
+        },
+    }
+}
+
+/// Converts a record into a dict: id, version, timestamps, then its fields.
+pub fn record_to_py<T: Entity>(py: Python<'_>, record: &Record<T>) -> PyResult<Py<PyAny>> {
+    Ok(convert::to_py(py, &record.to_json(), instants::<T>())?.unbind())
+}
+
+/// Converts records into a list of dicts.
+pub fn records_to_py<'py, T: Entity>(
+    py: Python<'py>,
+    records: &[Record<T>],
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    let paths = instants::<T>();
+    for record in records {
+        list.append(convert::to_py(py, &record.to_json(), paths)?)?;
+    }
+    Ok(list)
+}
+
+/// Parses an entity body from a Python dict. The metadata fields of a record
+/// (id, version, timestamps) are dropped, so a dict read from the store can
+/// be changed and passed back to `update`.
+pub fn body_from_py<T: Entity>(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<T> {
+    let value = argument(py, T::SPEC.entity, data)?;
+    body_from_json(value).map_err(|e| errors::to_py(py, e))
+}
+
+pub fn body_from_json<T: Entity>(value: Value) -> polystat::Result<T> {
+    let Value::Object(mut object) = value else {
+        return Err(Error::validation(
+            T::SPEC.entity,
+            "expected a dict of the record's fields",
+        ));
+    };
+    for key in [
+        "id",
+        "version",
+        T::SPEC.created_field(),
+        T::SPEC.updated_field(),
+    ] {
+        object.remove(key);
+    }
+    serde_json::from_value(Value::Object(object)).map_err(|e| {
+        Error::validation(
+            T::SPEC.entity,
+            format!("{e}; check the field names and types"),
+        )
+    })
+}
+
+/// Converts an argument to JSON, reporting a type that has no JSON form as a
+/// validation error on `field`.
+pub fn argument(py: Python<'_>, field: &str, value: &Bound<'_, PyAny>) -> PyResult<Value> {
+    convert::to_json(value).map_err(|e| errors::validation(py, field, e.value(py).to_string()))
+}
+
+/// Parses a record id given as str or UUID.
+pub fn parse_id(py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Uuid> {
+    let text = id.str()?;
+    let text = text.to_str()?;
+    Uuid::parse_str(text).map_err(|e| {
+        errors::validation(
+            py,
+            "id",
+            format!("{text:?} is not a UUID ({e}); pass the id of a record"),
+        )
+    })
+}

@@ -1,0 +1,11 @@
+//! The main job: import a catalog, link evidence from datasources, evaluate
+//! controls with WebAssembly transforms and store one computation per control
+//! and period.
+
+mod evaluate;
+mod spec;
+mod transforms;
+
+pub use evaluate::{EvaluateOptions, Evaluation, JobReport, Totals};
+pub use spec::{CatalogSource, JobControl, JobDatasource, JobLimits, JobLinker, JobSpec};
+pub use transforms::TransformSet;

@@ -1,0 +1,193 @@
+//! The linker engine: combines the records of several datasources into one
+//! output batch.
+//!
+//! Everything here is a pure function over `serde_json::Value` records. The
+//! caller fetches each source's records, and transforms run through a
+//! [`TransformRunner`]. The steps of [`link`] are:
+//!
+//! 1. For each source, its transforms in order, then its property mapping.
+//! 2. A left-to-right hash join on the link keys, or a merge strategy when
+//!    there are none.
+//! 3. The post-join transforms.
+//! 4. Validation of every output record against the output schema.
+
+mod join;
+pub mod mapping;
+mod merge;
+mod schema;
+mod spec;
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+pub use mapping::PropertyMapping;
+pub use spec::{JoinKind, LinkerSpec, MergeStrategy, SourceSpec, TransformStep};
+
+/// Runs named transforms, such as WebAssembly modules, over record batches.
+pub trait TransformRunner: Send + Sync {
+    /// Runs the named transform with `params` over a batch and returns the
+    /// output batch.
+    fn run(&self, name: &str, params: &Value, records: Vec<Value>) -> Result<Vec<Value>>;
+
+    /// Runs one linker step. The default runs unpinned steps with
+    /// [`TransformRunner::run`] and rejects a step that pins a version,
+    /// because only a runner built from the transform registry has versions.
+    fn run_step(&self, step: &TransformStep, records: Vec<Value>) -> Result<Vec<Value>> {
+        match step.version {
+            None => self.run(&step.transform, &step.params, records),
+            Some(version) => Err(crate::error::Error::validation(
+                "transform.version",
+                format!(
+                    "step pins {}@{version}, but these transforms have no versions; \
+                     load them from the transform registry",
+                    step.transform
+                ),
+            )),
+        }
+    }
+}
+
+/// Records fetched for one source of a linker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceData {
+    /// Source name, used in diagnostics and as the key of `indexed` merges.
+    pub name: String,
+    /// Records as the datasource returned them.
+    pub records: Vec<Value>,
+}
+
+/// Result of a link run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkOutput {
+    /// Output records, in the order described on [`link`].
+    pub records: Vec<Value>,
+    /// One entry per source, in source order.
+    pub diagnostics: Vec<SourceDiagnostic>,
+}
+
+/// Row counts of one source in a link run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceDiagnostic {
+    /// Source name.
+    pub source: String,
+    /// Records passed in by the caller.
+    pub fetched: usize,
+    /// Records left after the source's own transforms.
+    pub after_transforms: usize,
+    /// Rows with all link keys but no partner in the join. For the first
+    /// source this counts against the second source, and for each later source
+    /// against the rows joined before it. Always 0 without link keys.
+    pub unmatched: usize,
+    /// Rows that lack a link key or have `null` in one. Such rows never match.
+    /// Always 0 without link keys.
+    pub missing_key: usize,
+}
+
+/// Applies per-source transforms then mapping, joins (or merges), runs
+/// post-join transforms, validates against `outputSchema`.
+///
+/// `sources` contains one entry per `spec.sources`, in the same order. Join
+/// rows come in left order, each followed by its right partners in right
+/// order. Rows that `left` and `full` joins keep without a partner stay in
+/// place, and a `full` join appends unmatched right rows at the end.
+pub fn link(
+    spec: &LinkerSpec,
+    sources: Vec<SourceData>,
+    transforms: &dyn TransformRunner,
+) -> Result<LinkOutput> {
+    spec.check_structure()?;
+    let validator = spec
+        .output_schema
+        .as_ref()
+        .map(schema::compile)
+        .transpose()?;
+    check_batch_count(spec, &sources)?;
+
+    let mut names = Vec::with_capacity(sources.len());
+    let mut batches = Vec::with_capacity(sources.len());
+    let mut diagnostics = Vec::with_capacity(sources.len());
+    for (source_spec, data) in spec.sources.iter().zip(sources) {
+        let (records, diagnostic) = prepare_source(source_spec, data, transforms)?;
+        names.push(diagnostic.source.clone());
+        batches.push(records);
+        diagnostics.push(diagnostic);
+    }
+
+    let combined = if spec.link_keys.is_empty() {
+        let strategy = spec.merge_strategy.unwrap_or_default();
+        merge::merge(strategy, &names, batches)?
+    } else {
+        join::join_all(spec.join, &spec.link_keys, batches, &mut diagnostics)
+    };
+    let records = run_steps(&spec.transforms, combined, transforms)?;
+    if let Some(validator) = &validator {
+        schema::check_records(validator, &records)?;
+    }
+    tracing::debug!(records = records.len(), ?diagnostics, "linker run finished");
+    Ok(LinkOutput {
+        records,
+        diagnostics,
+    })
+}
+
+fn check_batch_count(spec: &LinkerSpec, sources: &[SourceData]) -> Result<()> {
+    if sources.len() == spec.sources.len() {
+        return Ok(());
+    }
+    Err(Error::validation(
+        "linker.sources",
+        format!(
+            "the linker has {} sources but {} record batches were passed; pass one \
+             batch per source",
+            spec.sources.len(),
+            sources.len()
+        ),
+    ))
+}
+
+/// Truncates each source to at most `max_per_source` records, for a bounded
+/// test run of a linker.
+pub fn sample(sources: Vec<SourceData>, max_per_source: usize) -> Vec<SourceData> {
+    sources
+        .into_iter()
+        .map(|mut source| {
+            source.records.truncate(max_per_source);
+            source
+        })
+        .collect()
+}
+
+/// Runs a source's transforms, then its mapping.
+fn prepare_source(
+    spec: &SourceSpec,
+    data: SourceData,
+    transforms: &dyn TransformRunner,
+) -> Result<(Vec<Value>, SourceDiagnostic)> {
+    let fetched = data.records.len();
+    let transformed = run_steps(&spec.transforms, data.records, transforms)?;
+    let diagnostic = SourceDiagnostic {
+        source: data.name,
+        fetched,
+        after_transforms: transformed.len(),
+        ..SourceDiagnostic::default()
+    };
+    let mapped = mapping::apply_mapping(&spec.property_mapping, spec.keep_unmapped, transformed);
+    Ok((mapped, diagnostic))
+}
+
+fn run_steps(
+    steps: &[TransformStep],
+    mut records: Vec<Value>,
+    transforms: &dyn TransformRunner,
+) -> Result<Vec<Value>> {
+    for step in steps {
+        records = transforms.run_step(step, records)?;
+    }
+    Ok(records)
+}

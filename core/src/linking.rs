@@ -1,0 +1,215 @@
+//! Running linkers against the store's datasources.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::cache::{stable_hash, Cached, Key};
+use crate::datasource::file::read_records;
+use crate::error::{Error, Result};
+use crate::job::TransformSet;
+use crate::link::{link, sample, LinkOutput, LinkerSpec, SourceData};
+use crate::model::{Datasource, DefinitionId, ExecutionStatus};
+use crate::repo::ListOptions;
+use crate::store::Store;
+
+/// Records read per source by a test run when the caller names no size.
+pub const DEFAULT_TEST_SAMPLE: usize = 20;
+
+impl Store {
+    /// Runs a stored linker: reads every source, links, and records the
+    /// execution status on the linker.
+    pub async fn run_linker(
+        &self,
+        linker_id: Uuid,
+        transforms: &TransformSet,
+    ) -> Result<LinkOutput> {
+        let linker = self.linkers().get(linker_id).await?;
+        let datasources = self.resolve_datasources(&linker.data.spec).await?;
+        let outcome = self
+            .link_datasources(&linker.data.spec, &datasources, transforms, None)
+            .await;
+        let mut data = linker.data.clone();
+        data.execution_status = match &outcome {
+            Ok(_) => ExecutionStatus::Succeeded,
+            Err(_) => ExecutionStatus::Failed,
+        };
+        data.last_run_at = Some(chrono::Utc::now());
+        self.linkers()
+            .update(linker.id, linker.version, data)
+            .await?;
+        outcome
+    }
+
+    /// Returns the output of a stored linker, from the cache when the same
+    /// linker version ran with the same transforms and sample size before
+    /// (in this process or, with Redis, in any process sharing the cache).
+    /// Writes nothing, not even the execution status.
+    // NOTE: the key covers the linker, its datasource definitions and the
+    // run options, not the data the datasources return: a cached result
+    // stays until one of those changes or the entry expires (tier 1 TTL,
+    // then the tier 2 TTL).
+    pub async fn linker_result(
+        &self,
+        linker_id: Uuid,
+        transforms: &TransformSet,
+        sample_size: Option<usize>,
+    ) -> Result<LinkOutput> {
+        let linker = self.linkers().get(linker_id).await?;
+        let datasources = self.resolve_datasources(&linker.data.spec).await?;
+        // The datasource definitions are part of the key, so changing where
+        // a source reads from is a new entry.
+        let definitions = serde_json::to_string(&datasources).map_err(|e| {
+            Error::validation("linker", format!("datasources do not serialize: {e}"))
+        })?;
+        let options = format!("{sample_size:?} {} {definitions}", transforms.fingerprint());
+        let key = Key::Linker {
+            id: linker_id,
+            version: linker.version,
+            options: stable_hash(&options),
+        };
+        let load = || async {
+            let output = self
+                .link_datasources(&linker.data.spec, &datasources, transforms, sample_size)
+                .await?;
+            let value = serde_json::to_value(&output).map_err(|e| {
+                Error::validation("linker", format!("link output does not serialize: {e}"))
+            })?;
+            Ok(Some((Cached::Json(value), linker.version)))
+        };
+        let cached = self.inner.cache.read(key, true, load).await?;
+        match cached.as_deref() {
+            Some(Cached::Json(value)) => serde_json::from_value(value.clone()).map_err(|e| {
+                Error::validation(
+                    "linker",
+                    format!("cached link output does not parse ({e}); retry the read"),
+                )
+            }),
+            _ => Err(Error::validation(
+                "linker",
+                "the cached link output has the wrong kind; retry the read",
+            )),
+        }
+    }
+
+    /// Runs a stored linker on at most `sample_size` records per source and
+    /// writes nothing, not even the execution status.
+    pub async fn test_linker(
+        &self,
+        linker_id: Uuid,
+        transforms: &TransformSet,
+        sample_size: Option<usize>,
+    ) -> Result<LinkOutput> {
+        let linker = self.linkers().get(linker_id).await?;
+        let datasources = self.resolve_datasources(&linker.data.spec).await?;
+        let size = sample_size.unwrap_or(DEFAULT_TEST_SAMPLE);
+        self.link_datasources(&linker.data.spec, &datasources, transforms, Some(size))
+            .await
+    }
+
+    /// Links the given datasources by `spec`; sources name datasources by name.
+    pub async fn link_datasources(
+        &self,
+        spec: &LinkerSpec,
+        datasources: &[Datasource],
+        transforms: &TransformSet,
+        sample_size: Option<usize>,
+    ) -> Result<LinkOutput> {
+        let mut sources = Vec::with_capacity(spec.sources.len());
+        for (index, source) in spec.sources.iter().enumerate() {
+            let datasource = datasources
+                .iter()
+                .find(|d| d.name == source.datasource)
+                .ok_or_else(|| {
+                    Error::validation(
+                        format!("linker.sources[{index}].datasource"),
+                        format!("datasource {:?} not found", source.datasource),
+                    )
+                })?;
+            let records = self.fetch_records(datasource, sample_size).await?;
+            sources.push(SourceData {
+                name: source.datasource.clone(),
+                records,
+            });
+        }
+        if let Some(size) = sample_size {
+            sources = sample(sources, size);
+        }
+        let spec = spec.clone();
+        let transforms = transforms.clone();
+        tokio::task::spawn_blocking(move || link(&spec, sources, &transforms))
+            .await
+            .map_err(|e| Error::validation("linker", format!("linker task failed: {e}")))?
+    }
+
+    /// Reads the records of one datasource.
+    pub async fn fetch_records(
+        &self,
+        datasource: &Datasource,
+        limit: Option<usize>,
+    ) -> Result<Vec<Value>> {
+        use crate::datasource::{github, mongo, rest, sql};
+        match datasource.definition_id {
+            DefinitionId::File => {
+                let config = datasource.file_config()?;
+                read_records(self.data_root(), &config, limit).await
+            }
+            DefinitionId::RestApi => {
+                rest::fetch(self, datasource, &datasource.rest_config()?, limit).await
+            }
+            DefinitionId::GithubApi => {
+                github::fetch(self, datasource, &datasource.github_config()?, limit).await
+            }
+            DefinitionId::Sql => {
+                sql::fetch(self, datasource, &datasource.sql_config()?, limit).await
+            }
+            DefinitionId::Mongodb => {
+                mongo::fetch(self, datasource, &datasource.mongo_config()?, limit).await
+            }
+            DefinitionId::Custom => Err(Error::validation(
+                "datasource.definitionId",
+                format!(
+                    "datasource {:?} is custom; polystat cannot read it, so the program that \
+                     defines it must fetch its records",
+                    datasource.name
+                ),
+            )),
+        }
+    }
+
+    /// Finds the datasources a spec's sources name, by id or by name.
+    async fn resolve_datasources(&self, spec: &LinkerSpec) -> Result<Vec<Datasource>> {
+        let mut found = Vec::new();
+        for (index, source) in spec.sources.iter().enumerate() {
+            let by_id = match Uuid::parse_str(&source.datasource) {
+                Ok(id) => self.datasources().find(id).await?,
+                Err(_) => None,
+            };
+            let record = match by_id {
+                Some(record) => Some(record),
+                None => {
+                    let filter = serde_json::json!({ "name": source.datasource });
+                    self.datasources()
+                        .list(&ListOptions::new().filter(filter).limit(1))
+                        .await?
+                        .items
+                        .pop()
+                }
+            };
+            let mut datasource = record
+                .ok_or_else(|| {
+                    Error::validation(
+                        format!("linker.sources[{index}].datasource"),
+                        format!(
+                            "datasource {:?} not found; create it first",
+                            source.datasource
+                        ),
+                    )
+                })?
+                .data;
+            // Sources are matched by the name they use in the spec.
+            datasource.name = source.datasource.clone();
+            found.push(datasource);
+        }
+        Ok(found)
+    }
+}

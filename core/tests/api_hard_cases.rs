@@ -1,0 +1,78 @@
+//! Library API hard cases: cursors, secret renames and URL redaction.
+
+mod common;
+
+use polystat::model::{Mashup, NewSecret};
+use polystat::{ListOptions, StoreConfig};
+use serde_json::json;
+
+use common::open_store;
+
+#[tokio::test]
+async fn cursor_from_other_sort_is_rejected() {
+    let (_dir, store) = open_store().await;
+    let mashups = (0..10)
+        .map(|i| Mashup {
+            name: format!("m{i}"),
+            folder_id: None,
+            nodes: vec![json!({"w": i})],
+        })
+        .collect();
+    store.mashups().bulk_insert(mashups).await.unwrap();
+    let page = store
+        .mashups()
+        .list(&ListOptions::new().sort(json!({"name": 1})).limit(3))
+        .await
+        .unwrap();
+    let cursor = page.next_cursor.expect("more pages");
+    let other = ListOptions::new()
+        .sort(json!({"nodes.w": 1}))
+        .cursor(cursor);
+    let result = store.mashups().list(&other).await;
+    assert!(
+        result.is_err(),
+        "cursor of a name sort was accepted by a nodes.w sort: {:?}",
+        result.map(|page| page.items.len())
+    );
+}
+
+#[tokio::test]
+async fn renamed_secret_still_reveals() {
+    let (_dir, store) = open_store().await;
+    let secret = store
+        .secrets()
+        .create_secret(NewSecret::new("github-token", "value-1"))
+        .await
+        .unwrap();
+    let mut renamed = secret.data.clone();
+    renamed.name = "renamed-token".into();
+    let updated = store
+        .secrets()
+        .update(secret.id, secret.version, renamed)
+        .await;
+    if updated.is_err() {
+        return; // Rejecting a rename through update is also acceptable.
+    }
+    let value = store.secrets().reveal(secret.id).await;
+    assert_eq!(
+        value.ok().as_deref(),
+        Some("value-1"),
+        "rename made the secret unreadable"
+    );
+}
+
+#[test]
+fn store_config_debug_hides_url_password() {
+    let config = StoreConfig {
+        relational_url: "postgres://polystat:pw-SENTINEL@127.0.0.1/polystat".into(),
+        ..StoreConfig::default()
+    };
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("pw-SENTINEL"), "{debug}");
+}
+
+#[test]
+fn redact_url_hides_password_with_at_sign() {
+    let redacted = polystat::config::redact_url("postgres://user:p@ss@db.internal/polystat");
+    assert!(!redacted.contains("ss@db"), "{redacted}");
+}
