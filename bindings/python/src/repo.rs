@@ -217,6 +217,16 @@ impl NativeRepository {
         dispatch!(self.kind, store, repo => Ok(Operation::new(async move { repo.get(id).await }, one)))
     }
 
+    /// The record when this process's tier-1 cache holds it, else None,
+    /// without releasing the GIL or waiting on the runtime: the fast path
+    /// of `get` and `find`. Errors are left to the full read.
+    fn cached(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        let (Ok(store), Ok(id)) = (self.store(py), parse_id(py, id)) else {
+            return Ok(None);
+        };
+        dispatch!(self.kind, store, repo => repo.cached(id).map(|record| record_to_py(py, &record)).transpose())
+    }
+
     fn find(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Operation> {
         let store = self.store(py)?;
         let id = parse_id(py, id)?;

@@ -38,11 +38,17 @@ async def run_async(operation: Any, convert: Callable[[Any], Any] | None = None)
     return convert(result) if convert is not None else result
 
 
+async def completed(value: Any) -> Any:
+    """Return ``value`` as the result of an awaitable."""
+    return value
+
+
 class Repository(sync_repository.Repository):
     """Records of one entity; every method is awaitable. See
     :class:`polystat.Repository` for what each one does."""
 
     _run = staticmethod(run_async)
+    _done = staticmethod(completed)
 
     async def pages(  # type: ignore[override]
         self,
