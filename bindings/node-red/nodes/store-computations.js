@@ -36,8 +36,8 @@ module.exports = function registerStoreComputations(RED) {
    * Stores computations in batches with one bulkInsert per batch, so each
    * batch is stored in one transaction or not at all. Every input message
    * completes (done) once the batch that holds it is stored, or fails with
-   * the batch's error. On close it writes what it holds before the store
-   * closes.
+   * the batch's error. On close it writes the computations still queued
+   * before the store closes.
    */
   function PolystatStoreComputationsNode(config) {
     RED.nodes.createNode(this, config);

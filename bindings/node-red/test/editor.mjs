@@ -172,7 +172,10 @@ async function importFlow(page, flow) {
   await text.fill(JSON.stringify(flow));
   await page.locator('#red-ui-clipboard-dialog-ok').click();
   await text.waitFor({ state: 'hidden', timeout: 10000 });
-  const imported = await page.evaluate((ids) => ids.filter((id) => RED.nodes.node(id)).length, flow.map((node) => node.id));
+  const imported = await page.evaluate(
+    (ids) => ids.filter((id) => RED.nodes.node(id) || RED.nodes.workspace(id)).length,
+    flow.map((node) => node.id),
+  );
   if (imported !== flow.length) {
     throw new Error(`the editor imported ${imported} of ${flow.length} nodes`);
   }
@@ -233,31 +236,41 @@ async function checkNodes(page) {
 
 /** Presses the inject button and waits until the store node reports the stored computation. */
 async function runFlow(page) {
-  const [injectId, storeId] = await page.evaluate(() => {
-    const ids = {};
+  const [tabId, injectId, storeId] = await page.evaluate(() => {
+    const nodes = {};
     RED.nodes.eachNode((node) => {
-      ids[node.type] = node.id;
+      nodes[node.type] = node;
     });
-    return [ids.inject, ids['polystat-store-computations']];
+    return [nodes.inject.z, nodes.inject.id, nodes['polystat-store-computations'].id];
   });
+  // The import opened the flow in a tab of its own; show that tab.
+  await page.locator(`#red-ui-tab-${tabId} a`).first().click();
   await page.locator(`[id="${injectId}"] .red-ui-flow-node-button`).click();
-  const status = await page
+  // Wait until the store node reports the stored computation or any
+  // polystat node fails.
+  const outcome = await page
     .waitForFunction(
       (id) => {
+        let failed = null;
+        RED.nodes.eachNode((node) => {
+          if (node.type.startsWith('polystat-') && node.status && node.status.fill === 'red') {
+            failed = { type: node.type, text: node.status.text };
+          }
+        });
         const status = RED.nodes.node(id).status;
-        return status && (status.fill === 'red' || /^stored /.test(status.text || '')) ? status : null;
+        if (failed || (status && /^stored /.test(status.text || ''))) {
+          return { failed, status };
+        }
+        return null;
       },
       storeId,
       { timeout: FLOW_TIMEOUT_MS, polling: 200 },
     )
     .then((handle) => handle.jsonValue());
-  if (status.fill === 'red') {
-    throw new Error(`the store computations node failed: ${status.text}`);
+  if (outcome.failed) {
+    throw new Error(`the ${outcome.failed.type} node failed: ${outcome.failed.text}`);
   }
-  const failed = (await polystatNodes(page)).filter((node) => node.status && node.status.fill === 'red');
-  if (failed.length > 0) {
-    throw new Error(`nodes with errors after the run: ${JSON.stringify(failed)}`);
-  }
+  const { status } = outcome;
   log(`flow ran: store computations node shows "${status.text}"`);
 }
 

@@ -21,6 +21,7 @@ const CODES = new Set([
 const DETAIL_FIELDS = [
   'field',
   'reason',
+  'operation',
   'entity',
   'id',
   'backend',
