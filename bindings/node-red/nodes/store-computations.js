@@ -1,6 +1,6 @@
 'use strict';
 
-const { configurationError, reportError, validationError } = require('./lib/errors');
+const { configurationError, reportError, reportNodeError, validationError } = require('./lib/errors');
 const { describeType, isPlainObject } = require('./lib/properties');
 const { BatchQueue } = require('./lib/batch');
 const { attachStore, closeWith, checkConfiguration, missingStoreError } = require('./lib/runtime');
@@ -69,7 +69,12 @@ module.exports = function registerStoreComputations(RED) {
 
     const queue = setupError
       ? null
-      : new BatchQueue({ batchSize: settings.batchSize, intervalMs: settings.intervalMs, write: writeBatch });
+      : new BatchQueue({
+          batchSize: settings.batchSize,
+          intervalMs: settings.intervalMs,
+          write: writeBatch,
+          onError: (err) => reportNodeError(node, err),
+        });
 
     node.on('input', (msg, send, done) => {
       if (setupError) {

@@ -1,7 +1,7 @@
 'use strict';
 
 // The store-computations node under load: a split sequence of 1,000
-// computations, and a redeploy while the node holds part of a batch. Every
+// computations, and a redeploy while part of a batch is still queued. Every
 // computation carries its sequence number in its scope, so the checks see
 // a lost or duplicated computation, not only a wrong total.
 
@@ -41,7 +41,9 @@ describe('polystat-store-computations batching', function () {
   });
 
   after(async function () {
-    await store.close();
+    if (store) {
+      await store.close();
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -119,7 +121,7 @@ describe('polystat-store-computations batching', function () {
 
     sendParts(helper.getNode('c'), 'redeploy', 0, 500);
     await waitFor(async () => (await countStored('redeploy')) >= 300, 60000, 'the first full batch');
-    // The node now holds the 200 computations of an unfinished batch.
+    // The other 200 computations wait in the node's queue.
     assert.strictEqual(await countStored('redeploy'), 300);
 
     await helper.setFlows(flow(300), 'full');

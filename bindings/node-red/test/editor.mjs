@@ -1,8 +1,9 @@
 // Editor test: starts a real Node-RED on 127.0.0.1 with this package in
-// `nodesDir`, opens the editor in headless Chromium, checks the palette,
-// imports examples/node-red/cm3-flow.json through the import dialog,
-// deploys it, checks that the deploy and every polystat node succeed, then
-// presses the inject button and waits for the stored computation.
+// `nodesDir` and opens the editor in headless Chromium. It checks the
+// palette, imports examples/node-red/cm3-flow.json through the import
+// dialog and deploys it. Then it checks that the deploy and every polystat
+// node succeeded, presses the inject button and waits for the stored
+// computation.
 //
 // The browser may load pages from the Node-RED under test only; any other
 // request is aborted and fails the test. Exits non-zero on failure.
@@ -83,7 +84,7 @@ function writeSettings(userDir, port) {
   return file;
 }
 
-/** Starts Node-RED and resolves once its editor answers on `port`. */
+/** Starts Node-RED and resolves once its admin API responds on `port`. */
 async function startNodeRed(userDir, port, env) {
   const red = require.resolve('node-red/red.js');
   const settingsFile = writeSettings(userDir, port);
@@ -112,7 +113,7 @@ async function startNodeRed(userDir, port, env) {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   child.kill('SIGINT');
-  throw new Error(`Node-RED did not answer within ${STARTUP_TIMEOUT_MS} ms:\n${output.join('')}`);
+  throw new Error(`Node-RED did not respond within ${STARTUP_TIMEOUT_MS} ms:\n${output.join('')}`);
 }
 
 function stopNodeRed(child) {
@@ -287,6 +288,7 @@ async function main() {
   const origin = `http://127.0.0.1:${port}`;
   let nodeRed = null;
   let browser = null;
+  let blocked = [];
   try {
     nodeRed = await startNodeRed(userDir, port, env);
     log(`Node-RED is listening on ${origin}`);
@@ -294,7 +296,7 @@ async function main() {
     const page = await browser.newPage();
     const pageErrors = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
-    const blocked = await allowOnlyNodeRed(page, origin);
+    blocked = await allowOnlyNodeRed(page, origin);
 
     await openEditor(page, origin);
     await checkPalette(page);
@@ -311,6 +313,9 @@ async function main() {
     }
     log('passed');
   } catch (error) {
+    if (blocked.length > 0) {
+      process.stderr.write(`aborted requests outside ${origin}: ${blocked.join(', ')}\n`);
+    }
     if (nodeRed) {
       process.stderr.write(`Node-RED output:\n${nodeRed.output.join('')}\n`);
     }

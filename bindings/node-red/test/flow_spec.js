@@ -2,10 +2,10 @@
 
 // Runs examples/node-red/cm3-flow.json against a store that `polystat
 // evaluate` filled, and checks that the flow stores the same computation as
-// the command. With POLYSTAT_TEST_DATA set, this is the cm-3 job on that
-// data folder (NIST catalog and the ants repository); without it, the
-// sample job on examples/data, with the flow's linker, period and scope
-// set to that job's.
+// the command. With POLYSTAT_TEST_DATA set, the command runs the cm-3 job
+// on that data folder (NIST catalog and the ants repository). Without it,
+// the command runs the sample job on examples/data, and the flow's linker,
+// period and scope are set to that job's.
 
 const assert = require('assert');
 const fs = require('fs');
@@ -20,7 +20,7 @@ const ENV_NAMES = [
   'POLYSTAT_ROOT',
 ];
 
-/** The fields that make two computations the same result. */
+/** Picks the fields that make two computations the same result. */
 function resultOf(record) {
   return {
     controlId: record.controlId,

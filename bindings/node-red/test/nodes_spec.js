@@ -50,7 +50,9 @@ describe('polystat nodes', function () {
   });
 
   after(async function () {
-    await store.close();
+    if (store) {
+      await store.close();
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -12,14 +12,16 @@ const MAX_TRACKED_SEQUENCES = 1000;
  * batches. A batch is written when the queued items reach `batchSize`,
  * when the last part of a split sequence arrives, when `intervalMs` has
  * passed since the first queued entry (0 turns the timer off), and on
- * `flush()`. Writes run one at a time, in arrival order; `write` must not
- * reject.
+ * `flush()`. Writes run one at a time, in arrival order. `write` reports
+ * its own failures; anything it throws goes to `onError`, so one failed
+ * write does not stop the later ones.
  */
 class BatchQueue {
-  constructor({ batchSize, intervalMs, write }) {
+  constructor({ batchSize, intervalMs, write, onError }) {
     this.batchSize = batchSize;
     this.intervalMs = intervalMs;
     this.write = write;
+    this.onError = onError;
     this.pending = [];
     this.pendingItems = 0;
     this.timer = null;
@@ -45,7 +47,7 @@ class BatchQueue {
       const entries = this.pending;
       this.pending = [];
       this.pendingItems = 0;
-      this.writing = this.writing.then(() => this.write(entries));
+      this.writing = this.writing.then(() => this.write(entries)).catch(this.onError);
     }
     return this.writing;
   }
