@@ -7,6 +7,7 @@
 
 pub(crate) mod backend;
 pub mod cache;
+pub mod changes;
 pub mod config;
 pub mod crypto;
 pub mod datasource;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::cache::{Cache, CacheStats};
+use crate::changes::Changes;
 use crate::config::{redact_url, StoreConfig};
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
@@ -88,10 +89,28 @@ impl Store {
         })
     }
 
+    /// [`Store::open`], driven on a blocking thread of the current tokio
+    /// runtime. The future of `Store::open` is `Send`, but rustc cannot
+    /// prove it for every lifetime once a binding layer boxes it as
+    /// `dyn Future + Send`; this one holds no borrow across an await.
+    pub async fn open_detached(config: StoreConfig) -> Result<Store> {
+        tokio::task::spawn_blocking(move || {
+            tokio::runtime::Handle::current().block_on(Store::open(config))
+        })
+        .await
+        .map_err(|e| Error::configuration(format!("opening the store failed: {e}")))?
+    }
+
     /// Opens the store that the `POLYSTAT_*` environment variables describe,
     /// or `polystat.db` in the working directory when none is set.
     pub async fn open_default() -> Result<Store> {
         Store::open(StoreConfig::from_env()?).await
+    }
+
+    /// Subscribes to change events of the named repositories, or of all
+    /// of them with `None`. See [`crate::changes`] for what arrives.
+    pub fn changes(&self, entities: Option<&[&str]>) -> Result<Changes> {
+        self.inner.cache.changes().subscribe(entities)
     }
 
     /// Stops the cache's invalidation listener and closes the connection

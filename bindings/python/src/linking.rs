@@ -4,38 +4,19 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use polystat::datasource::connection::ConnectionTest;
-use polystat::job::{EvaluateOptions, TransformSet};
+use polystat::job::{ControlInput, EvaluateOptions};
 use polystat::link::LinkOutput;
-use polystat::{Error, Store};
+use polystat::Error;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::convert;
 use crate::operation::Operation;
 use crate::records::{argument, parse_id};
 use crate::store::NativeStore;
-
-/// Compiles the transform modules named in `paths` with the store's engine
-/// and default limits. Compiling is CPU work, so it runs on a blocking
-/// thread.
-async fn transform_set(
-    store: &Store,
-    paths: BTreeMap<String, PathBuf>,
-) -> polystat::Result<TransformSet> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut set = TransformSet::new(store.config().transform_limits.clone());
-        for (name, path) in &paths {
-            set.load_file(store.transform_engine(), name, path)?;
-        }
-        Ok(set)
-    })
-    .await
-    .map_err(|e| Error::validation("transforms", format!("compiling transforms failed: {e}")))?
-}
+use crate::{convert, errors};
 
 /// Converts any serializable report into Python values.
 fn serialized<T: Serialize>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>> {
@@ -79,7 +60,9 @@ impl NativeStore {
         let id = parse_id(py, linker_id)?;
         Ok(Operation::new(
             async move {
-                let set = transform_set(&store, transforms.unwrap_or_default()).await?;
+                let set = store
+                    .load_transforms(transforms.unwrap_or_default())
+                    .await?;
                 store.run_linker(id, &set).await
             },
             link_output,
@@ -99,7 +82,9 @@ impl NativeStore {
         let id = parse_id(py, linker_id)?;
         Ok(Operation::new(
             async move {
-                let set = transform_set(&store, transforms.unwrap_or_default()).await?;
+                let set = store
+                    .load_transforms(transforms.unwrap_or_default())
+                    .await?;
                 store.test_linker(id, &set, sample_size).await
             },
             link_output,
@@ -119,7 +104,9 @@ impl NativeStore {
         let id = parse_id(py, linker_id)?;
         Ok(Operation::new(
             async move {
-                let set = transform_set(&store, transforms.unwrap_or_default()).await?;
+                let set = store
+                    .load_transforms(transforms.unwrap_or_default())
+                    .await?;
                 store.linker_result(id, &set, sample_size).await
             },
             link_output,
@@ -161,6 +148,48 @@ impl NativeStore {
                     (None, None) => return Err(Error::validation("catalog", "missing")),
                 };
                 store.import_oscal(&catalog).await
+            },
+            serialized,
+        ))
+    }
+
+    /// Returns an operation that evaluates one control over linked records
+    /// and returns the computation, not stored.
+    #[pyo3(signature = (control_id, records, transforms, transform, period, params=None, scope=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_control(
+        &self,
+        py: Python<'_>,
+        control_id: &Bound<'_, PyAny>,
+        records: &Bound<'_, PyAny>,
+        transforms: BTreeMap<String, PathBuf>,
+        transform: String,
+        period: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+        scope: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Operation> {
+        let store = self.handle(py)?;
+        let mut input = serde_json::Map::new();
+        input.insert(
+            "controlId".into(),
+            Value::String(parse_id(py, control_id)?.to_string()),
+        );
+        input.insert("records".into(), argument(py, "records", records)?);
+        input.insert("transform".into(), Value::String(transform));
+        input.insert("period".into(), argument(py, "period", period)?);
+        if let Some(params) = params {
+            input.insert("params".into(), argument(py, "params", params)?);
+        }
+        if let Some(scope) = scope {
+            input.insert("scope".into(), argument(py, "scope", scope)?);
+        }
+        let input: ControlInput = serde_json::from_value(Value::Object(input)).map_err(|e| {
+            errors::validation(py, "input", format!("{e}; check the field names and types"))
+        })?;
+        Ok(Operation::new(
+            async move {
+                let set = store.load_transforms(transforms).await?;
+                store.evaluate_control(input, &set).await
             },
             serialized,
         ))

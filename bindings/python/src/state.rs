@@ -268,14 +268,7 @@ impl NativeState {
         let state = self.state(py)?;
         Ok(Operation::new(
             async move { state.subscribe(&channel).await },
-            |py, subscription| {
-                let native = NativeSubscription {
-                    pid: std::process::id(),
-                    channel: subscription.channel().to_string(),
-                    inner: Arc::new(tokio::sync::Mutex::new(subscription)),
-                };
-                Ok(Py::new(py, native)?.into_any())
-            },
+            |py, subscription| Ok(Py::new(py, NativeSubscription::new(subscription))?.into_any()),
         ))
     }
 
@@ -327,6 +320,16 @@ enum Received {
     Message(Value),
     Ended,
     TimedOut,
+}
+
+impl NativeSubscription {
+    pub fn new(subscription: Subscription) -> Self {
+        NativeSubscription {
+            pid: std::process::id(),
+            channel: subscription.channel().to_string(),
+            inner: Arc::new(tokio::sync::Mutex::new(subscription)),
+        }
+    }
 }
 
 #[pymethods]

@@ -98,18 +98,6 @@ fn config(
     Ok(config)
 }
 
-/// Opens a store on a blocking thread of the runtime. The future of
-/// `Store::open` is `Send`, but rustc cannot prove it for every lifetime
-/// when it is boxed as `dyn Future + Send`, so it is created and driven on
-/// the thread that runs it.
-async fn open_store(config: StoreConfig) -> polystat::Result<Store> {
-    tokio::task::spawn_blocking(move || {
-        tokio::runtime::Handle::current().block_on(Store::open(config))
-    })
-    .await
-    .map_err(|e| polystat::Error::configuration(format!("opening the store failed: {e}")))?
-}
-
 #[pymethods]
 impl NativeStore {
     /// Returns an operation that opens a store and applies migrations.
@@ -131,7 +119,7 @@ impl NativeStore {
             master_key,
             data_root,
         )?;
-        Ok(Operation::new(open_store(config), |py, store| {
+        Ok(Operation::new(Store::open_detached(config), |py, store| {
             let native = NativeStore {
                 store: Mutex::new(Some(store)),
                 pid: std::process::id(),

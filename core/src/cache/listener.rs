@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use super::key::Key;
 use super::tier1::Tier1;
 use super::tier2::{Message, Tier2};
+use crate::changes::{ChangeEvent, ChangeFeed, ChangeOrigin};
 use crate::model::collection_name;
 
 /// Maximum pause between two reconnection attempts.
@@ -18,7 +19,12 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// Subscribes, applies messages, and resubscribes after a lost connection.
 /// `ready` fires after the first attempt, whatever its outcome, so opening a
 /// store waits for the subscription without failing when Redis is down.
-pub(crate) async fn listen(tier1: Arc<Tier1>, tier2: Arc<Tier2>, ready: oneshot::Sender<()>) {
+pub(crate) async fn listen(
+    tier1: Arc<Tier1>,
+    tier2: Arc<Tier2>,
+    changes: ChangeFeed,
+    ready: oneshot::Sender<()>,
+) {
     let mut ready = Some(ready);
     let mut lost = false;
     let mut delay = Duration::from_millis(50);
@@ -32,6 +38,7 @@ pub(crate) async fn listen(tier1: Arc<Tier1>, tier2: Arc<Tier2>, ready: oneshot:
                         tier2.missed_while_away();
                     }
                     tier1.flush();
+                    changes.send(ChangeEvent::missed(0, ChangeOrigin::Remote));
                     tracing::info!(backend = %tier2.label, "cache invalidation subscription restored; tier 1 flushed");
                 }
                 tier1.set_degraded(false);
@@ -41,7 +48,7 @@ pub(crate) async fn listen(tier1: Arc<Tier1>, tier2: Arc<Tier2>, ready: oneshot:
                     let _ = ready.send(());
                 }
                 while let Some(payload) = messages.next().await {
-                    apply(&tier1, &tier2, &payload);
+                    apply(&tier1, &tier2, &changes, &payload);
                 }
                 tier2.set_subscribed(false);
                 tier1.set_degraded(true);
@@ -90,7 +97,7 @@ async fn subscribe(
         .boxed())
 }
 
-fn apply(tier1: &Tier1, tier2: &Tier2, payload: &[u8]) {
+fn apply(tier1: &Tier1, tier2: &Tier2, changes: &ChangeFeed, payload: &[u8]) {
     let message: Message = match serde_json::from_slice(payload) {
         Ok(message) => message,
         Err(error) => {
@@ -103,14 +110,21 @@ fn apply(tier1: &Tier1, tier2: &Tier2, payload: &[u8]) {
     }
     if message.flush {
         tier1.flush();
+        changes.send(ChangeEvent::remote(None, Vec::new()));
         return;
     }
     let Some(collection) = message.collection.as_deref().and_then(collection_name) else {
         tracing::warn!(collection = ?message.collection, "skipped a cache invalidation for an unknown collection");
         return;
     };
-    for id in message.ids {
-        tier1.invalidate(&Key::Record { collection, id });
+    for id in &message.ids {
+        tier1.invalidate(&Key::Record {
+            collection,
+            id: *id,
+        });
     }
     tier1.invalidate_lists(collection);
+    if collection != "transform_modules" && changes.wanted() {
+        changes.send(ChangeEvent::remote(Some(collection), message.ids));
+    }
 }

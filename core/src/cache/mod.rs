@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
+use crate::changes::{ChangeEvent, ChangeFeed};
 use crate::error::Result;
 use crate::state::StateConfig;
 use flight::{follow, Flight, Flights};
@@ -56,6 +57,7 @@ pub(crate) struct Cache {
     flights: Flights,
     counters: Arc<Counters>,
     listener: Option<AbortHandle>,
+    changes: ChangeFeed,
 }
 
 impl Drop for Cache {
@@ -77,6 +79,7 @@ impl Cache {
             flights: Flights::default(),
             counters,
             listener: None,
+            changes: ChangeFeed::default(),
         };
         let StateConfig::Redis(redis) = state else {
             return Ok(cache);
@@ -86,7 +89,12 @@ impl Cache {
         }
         let tier2 = Arc::new(Tier2::open(redis, options, cache.counters.clone())?);
         let (ready, subscribed) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(listener::listen(cache.tier1.clone(), tier2.clone(), ready));
+        let task = tokio::spawn(listener::listen(
+            cache.tier1.clone(),
+            tier2.clone(),
+            cache.changes.clone(),
+            ready,
+        ));
         cache.listener = Some(task.abort_handle());
         cache.tier2 = Some(tier2);
         let _ = tokio::time::timeout(SUBSCRIBE_WAIT, subscribed).await;
@@ -104,6 +112,18 @@ impl Cache {
         }
     }
 
+    /// The change feed that every write of this store reaches.
+    pub fn changes(&self) -> &ChangeFeed {
+        &self.changes
+    }
+
+    /// Sends a change event built by `event` when anyone listens.
+    pub fn notify(&self, event: impl FnOnce() -> ChangeEvent) {
+        if self.changes.wanted() {
+            self.changes.send(event());
+        }
+    }
+
     pub fn stats(&self) -> CacheStats {
         let available = self.tier2.as_ref().is_some_and(|tier2| tier2.available());
         self.counters.snapshot(available)
@@ -112,6 +132,12 @@ impl Cache {
     /// Current tier-1 list generation of `collection`, for list keys.
     pub fn list_generation(&self, collection: &'static str) -> u64 {
         self.tier1.list_generation(collection)
+    }
+
+    /// Returns the value of `key` when tier 1 holds it, without waiting on
+    /// anything: the synchronous fast path of the bindings.
+    pub fn peek(&self, key: &Key) -> Option<Arc<Cached>> {
+        self.tier1.peek(key)
     }
 
     /// Reads `key` through both tiers. On a miss, `load` reads the database

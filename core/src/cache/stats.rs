@@ -127,7 +127,7 @@ fn quantile(buckets: &[u64], total: u64, q: f64) -> u64 {
 }
 
 /// Hits, misses, fills and evictions of one tier.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TierStats {
     pub hits: u64,
     pub misses: u64,
@@ -150,7 +150,7 @@ impl TierStats {
 }
 
 /// Database loads made because both tiers missed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LoadStats {
     pub count: u64,
     pub mean_micros: u64,
@@ -161,7 +161,7 @@ pub struct LoadStats {
 }
 
 /// A snapshot of the cache counters, from [`crate::Store::cache_stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct CacheStats {
     pub tier1: TierStats,
     pub tier2: TierStats,

@@ -120,6 +120,19 @@ impl Tier1 {
         found
     }
 
+    /// Like [`Tier1::get`], but counts only a hit: after a miss the caller
+    /// reads through [`super::Cache::read`], which counts it.
+    pub fn peek(&self, key: &Key) -> Option<Arc<Cached>> {
+        if !self.enabled {
+            return None;
+        }
+        let found = self.entries.get(key).map(|entry| entry.value.clone());
+        if found.is_some() {
+            self.counters.tier1.record(true);
+        }
+        found
+    }
+
     /// Marks the start of a database load; pass the value to [`Tier1::fill`].
     pub fn begin_load(&self) -> u64 {
         self.sequence.load(Ordering::SeqCst)

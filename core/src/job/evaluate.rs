@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::spec::{JobControl, JobSpec};
 use super::transforms::TransformSet;
+use crate::changes::{ChangeEvent, ChangeKind};
 use crate::error::{Error, Result};
 use crate::link::{LinkOutput, SourceDiagnostic, TransformRunner};
 use crate::model::{Computation, Datasource, Evidence, Linker, Record};
@@ -337,6 +338,12 @@ impl crate::repo::Repository<Computation> {
             .cache
             .written(<Computation as crate::model::Entity>::SPEC.name, previous)
             .await;
+        let cache = &self.store().inner.cache;
+        let name = <Computation as crate::model::Entity>::SPEC.name;
+        if !previous.is_empty() {
+            cache.notify(|| ChangeEvent::local(ChangeKind::Deleted, name, previous.to_vec()));
+        }
+        cache.notify(|| ChangeEvent::local(ChangeKind::Created, name, vec![record.id]));
         Ok(record.id)
     }
 }
@@ -402,7 +409,12 @@ async fn evaluate_controls(
             .map_err(|e| {
                 Error::validation("job.controls", format!("transform task failed: {e}"))
             })??;
-        let evidences = to_evidences(control, output)?;
+        let evidences = to_evidences(
+            &control.control,
+            &control.transform,
+            &control.period,
+            output,
+        )?;
         // Validate the computation now, with a placeholder control id, so a
         // bad period or evidence fails before the first write.
         let draft = Computation {
@@ -423,14 +435,20 @@ async fn evaluate_controls(
     Ok(pending)
 }
 
-/// Checks a rule's output records and turns them into evidences.
-fn to_evidences(control: &JobControl, output: Vec<Value>) -> Result<Vec<Evidence>> {
-    let evidences = parse_evidences(control, output)?;
+/// Checks a rule's output records and turns them into evidences of
+/// `control` (its OSCAL id) for `period`.
+pub(super) fn to_evidences(
+    control: &str,
+    transform: &str,
+    period: &crate::model::Period,
+    output: Vec<Value>,
+) -> Result<Vec<Evidence>> {
+    let evidences = parse_evidences(control, transform, period, output)?;
     let mut keys = std::collections::HashSet::new();
     for evidence in &evidences {
         if !keys.insert(evidence.key.as_str()) {
             return Err(Error::validation(
-                format!("transform {} output", control.transform),
+                format!("transform {transform} output"),
                 format!(
                     "evidence key {:?} appears twice; each evidence needs its own key",
                     evidence.key
@@ -441,13 +459,17 @@ fn to_evidences(control: &JobControl, output: Vec<Value>) -> Result<Vec<Evidence
     Ok(evidences)
 }
 
-fn parse_evidences(control: &JobControl, output: Vec<Value>) -> Result<Vec<Evidence>> {
+fn parse_evidences(
+    control: &str,
+    transform: &str,
+    period: &crate::model::Period,
+    output: Vec<Value>,
+) -> Result<Vec<Evidence>> {
     output
         .into_iter()
         .enumerate()
         .map(|(index, record)| {
-            let field =
-                |name: &str| format!("transform {} output[{index}].{name}", control.transform);
+            let field = |name: &str| format!("transform {transform} output[{index}].{name}");
             let key = match record.get("key") {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Number(n)) => n.to_string(),
@@ -463,12 +485,12 @@ fn parse_evidences(control: &JobControl, output: Vec<Value>) -> Result<Vec<Evide
                 .and_then(Value::as_bool)
                 .ok_or_else(|| Error::validation(field("result"), "must be true or false"))?;
             Ok(Evidence {
-                id: format!("{}:{key}", control.control),
+                id: format!("{control}:{key}"),
                 key,
                 value: record.get("value").cloned().unwrap_or(Value::Null),
                 result,
-                from: Some(control.period.from),
-                to: Some(control.period.to),
+                from: Some(period.from),
+                to: Some(period.to),
             })
         })
         .collect()

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::backend::{Backend, Row};
 use crate::cache::{Cached, Key};
+use crate::changes::{ChangeEvent, ChangeKind};
 use crate::error::{Error, Result};
 use crate::model::{Entity, Record};
 use crate::store::Store;
@@ -90,6 +91,10 @@ impl<T: Hooks> Repository<T> {
             let rows = records.iter().map(to_row).collect::<Result<Vec<_>>>()?;
             self.backend().insert(&T::SPEC, &rows).await?;
             self.store.inner.cache.written(T::SPEC.name, &[]).await;
+            self.store.inner.cache.notify(|| {
+                let ids = records.iter().map(|record| record.id).collect();
+                ChangeEvent::local(ChangeKind::Created, T::SPEC.name, ids)
+            });
             tracing::debug!(count = rows.len(), "inserted");
             Ok(records)
         }
@@ -138,6 +143,20 @@ impl<T: Hooks> Repository<T> {
         }
     }
 
+    /// Returns the record when this process's tier-1 cache holds it, and
+    /// `None` otherwise, without any I/O. Bindings answer from it at once
+    /// and call [`Repository::find`] only on `None`.
+    pub fn cached(&self, id: Uuid) -> Option<Record<T>> {
+        let key = Key::Record {
+            collection: T::SPEC.name,
+            id,
+        };
+        match self.store.inner.cache.peek(&key)?.as_ref() {
+            Cached::Row(row) => from_row(row).ok(),
+            _ => None,
+        }
+    }
+
     /// Replaces the record's body if its stored version is still
     /// `expected_version`; otherwise fails with a conflict.
     pub async fn update(&self, id: Uuid, expected_version: i64, mut data: T) -> Result<Record<T>> {
@@ -169,6 +188,7 @@ impl<T: Hooks> Repository<T> {
                 let actual = self.load_uncached(id).await?.version;
                 return Err(self.stale(id, expected_version, actual));
             }
+            self.changed(ChangeKind::Updated, id);
             Ok(record)
         }
         .instrument(span)
@@ -184,6 +204,7 @@ impl<T: Hooks> Repository<T> {
             let deleted = self.backend().delete(&T::SPEC, id, expected_version).await;
             self.store.inner.cache.written(T::SPEC.name, &[id]).await;
             if deleted? {
+                self.changed(ChangeKind::Deleted, id);
                 return Ok(());
             }
             match (self.backend().get(&T::SPEC, id).await?, expected_version) {
@@ -203,7 +224,17 @@ impl<T: Hooks> Repository<T> {
     pub(crate) async fn delete_unchecked(&self, id: Uuid) -> Result<()> {
         let deleted = self.backend().delete(&T::SPEC, id, None).await;
         self.store.inner.cache.written(T::SPEC.name, &[id]).await;
-        deleted.map(|_| ())
+        if deleted? {
+            self.changed(ChangeKind::Deleted, id);
+        }
+        Ok(())
+    }
+
+    fn changed(&self, kind: ChangeKind, id: Uuid) {
+        self.store
+            .inner
+            .cache
+            .notify(|| ChangeEvent::local(kind, T::SPEC.name, vec![id]));
     }
 
     async fn load_uncached(&self, id: Uuid) -> Result<Record<T>> {
