@@ -100,6 +100,8 @@ describe('example flow cm3-flow.json', function () {
     assert.strictEqual(msg.count, 1);
     const fromFlow = msg.payload[0];
     const [evaluation] = summary.evaluations;
+    // Equal empty computations would prove little.
+    assert.ok(evaluation.evidences > 0, 'polystat evaluate found no evidence');
     const store = await openStore(dir);
     try {
       const fromCommand = await store.computations.get(evaluation.computation_id);

@@ -275,7 +275,8 @@ describe('polystat nodes', function () {
     it('reports a computation of an unknown control', async function () {
       await load([storeNode({ batchSize: 1 })]);
       const caught = await expectError('c', { payload: computation(crypto.randomUUID(), { test: 'unknown' }) });
-      assert.ok(['REFERENCE', 'VALIDATION', 'NOT_FOUND'].includes(caught.error.code), caught.error.code);
+      assert.strictEqual(caught.error.code, 'REFERENCE');
+      assert.strictEqual(caught._error.entity, 'computation');
     });
 
     it('rejects an invalid batch size at deploy', async function () {
