@@ -9,6 +9,7 @@
 // request is aborted and fails the test. Exits non-zero on failure.
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -188,17 +189,22 @@ function notificationsOf(page, kind) {
   return page.locator(`.red-ui-notification-${kind}:visible`).allInnerTexts();
 }
 
+/** Clicks Deploy and waits until the editor has no undeployed changes. */
 async function deploy(page) {
   await page.locator('#red-ui-header-button-deploy').click();
-  await page.locator('.red-ui-notification-success').first().waitFor({ state: 'visible', timeout: 20000 }).catch(() => {});
+  const deployed = await page
+    .waitForFunction(() => !RED.nodes.dirty(), null, { timeout: 20000 })
+    .then(() => true)
+    .catch(() => false);
   const dialogs = await page.locator('.ui-dialog:visible').allInnerTexts();
   if (dialogs.length > 0) {
     throw new Error(`deploy opened a dialog instead of deploying: ${dialogs.join(' | ')}`);
   }
-  const successes = await notificationsOf(page, 'success');
-  if (successes.length === 0) {
-    throw new Error('no deploy success notification appeared');
+  const errors = await notificationsOf(page, 'error');
+  if (!deployed || errors.length > 0) {
+    throw new Error(`deploy failed: ${errors.join(' | ') || 'the editor still has undeployed changes'}`);
   }
+  const successes = await notificationsOf(page, 'success');
   log(`deployed: ${successes.join(' | ').trim()}`);
 }
 
@@ -246,6 +252,10 @@ async function runFlow(page) {
   });
   // The import opened the flow in a tab of its own; show that tab.
   await page.locator(`#red-ui-tab-${tabId} a`).first().click();
+  // Forget the status of an earlier run, so that only this run's counts.
+  await page.evaluate((id) => {
+    RED.nodes.node(id).status = null;
+  }, storeId);
   await page.locator(`[id="${injectId}"] .red-ui-flow-node-button`).click();
   // Wait until the store node reports the stored computation or any
   // polystat node fails.
@@ -273,6 +283,81 @@ async function runFlow(page) {
   }
   const { status } = outcome;
   log(`flow ran: store computations node shows "${status.text}"`);
+}
+
+/**
+ * Opens the store config node from the run linker node's edit dialog,
+ * checks that the form rejects a URL with a password, enters `masterKey`
+ * and closes both dialogs.
+ */
+async function enterMasterKey(page, masterKey) {
+  const linkerId = await page.evaluate(() => {
+    let id = null;
+    RED.nodes.eachNode((node) => {
+      if (node.type === 'polystat-run-linker') {
+        id = node.id;
+      }
+    });
+    return id;
+  });
+  await page.locator(`[id="${linkerId}"] .red-ui-flow-node`).dblclick();
+  await page.locator('#node-input-btn-store-edit').click();
+  const url = page.locator('#node-config-input-relationalUrl');
+  await url.waitFor({ state: 'visible', timeout: 10000 });
+
+  // The form validates on keyup, which fill() does not send. Typing key by
+  // key instead races with the focus changes of the opening edit tray.
+  await url.fill('postgres://polystat:secret@127.0.0.1:5432/polystat');
+  await url.dispatchEvent('keyup');
+  await page.waitForFunction(() => $('#node-config-input-relationalUrl').hasClass('input-error'), null, {
+    timeout: 5000,
+  });
+  await url.fill('');
+  await url.dispatchEvent('keyup');
+  await page.waitForFunction(() => !$('#node-config-input-relationalUrl').hasClass('input-error'), null, {
+    timeout: 5000,
+  });
+  log('the store form rejects a URL with a password');
+
+  await page.locator('#node-config-input-masterKey').fill(masterKey);
+  await page.locator('#node-config-dialog-ok').click();
+  await url.waitFor({ state: 'detached', timeout: 10000 });
+  await page.locator('#node-dialog-ok').click();
+}
+
+/** Checks that the master key went to the credentials file only, and not as plain text. */
+function checkCredentialsFiles(userDir, masterKey) {
+  const flows = fs.readFileSync(path.join(userDir, 'flows.json'), 'utf8');
+  if (flows.includes(masterKey)) {
+    throw new Error('flows.json contains the master key');
+  }
+  const store = JSON.parse(flows).find((node) => node.type === 'polystat-store');
+  if (!store || store.credentials !== undefined || store.masterKey !== undefined) {
+    throw new Error(`flows.json has credentials in the store node: ${JSON.stringify(store)}`);
+  }
+  const credentialsFile = path.join(userDir, 'flows_cred.json');
+  if (!fs.existsSync(credentialsFile)) {
+    throw new Error('Node-RED wrote no flows_cred.json');
+  }
+  if (fs.readFileSync(credentialsFile, 'utf8').includes(masterKey)) {
+    throw new Error('flows_cred.json contains the master key as plain text');
+  }
+  log('the master key is in the encrypted credentials file only');
+}
+
+/** Counts the computations in the store, through the binding. */
+async function countComputations(env) {
+  const { Store } = require('polystat');
+  const store = await Store.open({
+    relationalUrl: env.POLYSTAT_RELATIONAL_URL,
+    documentsUrl: env.POLYSTAT_DOCUMENTS_URL,
+    cacheUrl: 'memory',
+  });
+  try {
+    return await store.computations.count({});
+  } finally {
+    await store.close();
+  }
 }
 
 async function main() {
@@ -304,6 +389,20 @@ async function main() {
     await deploy(page);
     await checkNodes(page);
     await runFlow(page);
+
+    // A valid key: the store opens with it on the second run.
+    const masterKey = crypto.randomBytes(32).toString('base64');
+    await enterMasterKey(page, masterKey);
+    await deploy(page);
+    checkCredentialsFiles(userDir, masterKey);
+    await checkNodes(page);
+    await runFlow(page);
+    // One computation from polystat evaluate, one from each run of the flow.
+    const stored = await countComputations(env);
+    if (stored !== 3) {
+      throw new Error(`the store has ${stored} computations, expected 3`);
+    }
+    log('the store has the computation of polystat evaluate and one per run');
 
     if (blocked.length > 0) {
       throw new Error(`the editor requested pages outside ${origin}: ${blocked.join(', ')}`);
