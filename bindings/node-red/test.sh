@@ -22,8 +22,14 @@ if (( ${#missing[@]} > 0 )); then
 fi
 
 cd "$here"
-echo "== node-red: npm ci"
-npm ci --no-audit --no-fund --loglevel=error
+# npm ci empties node_modules and downloads every package again, so it runs
+# only when package-lock.json changed since the last install.
+stamp=node_modules/.installed-package-lock.json
+if ! cmp -s package-lock.json "$stamp"; then
+    echo "== node-red: npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+    cp package-lock.json "$stamp"
+fi
 
 echo "== node-red: mocha"
 npm test

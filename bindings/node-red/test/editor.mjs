@@ -172,6 +172,8 @@ async function importFlow(page, flow) {
   const text = page.locator('#red-ui-clipboard-dialog-import-text');
   await text.waitFor({ state: 'visible', timeout: 10000 });
   await text.fill(JSON.stringify(flow));
+  // The dialog checks the text, and enables Import, on keyup; fill() sends none.
+  await text.dispatchEvent('keyup');
   await page.locator('#red-ui-clipboard-dialog-ok').click();
   await text.waitFor({ state: 'hidden', timeout: 10000 });
   const imported = await page.evaluate(
