@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lint checks, the example
 # WebAssembly transforms, the test servers (PostgreSQL, Redis and FerretDB on
-# loopback, installed when missing), then the Rust suites and the Python
-# binding's pytest suite. Exits non-zero on any failure and stops the servers
+# loopback, installed when missing), then the Rust suites, the Python
+# binding's pytest suite, the Node binding's node:test suite and the
+# Node-RED package's tests. Exits non-zero on any failure and stops the servers
 # it started.
 set -euo pipefail
 
@@ -51,3 +52,9 @@ rm -rf "$wheels"
 (cd bindings/python && "$venv/bin/maturin" build --quiet --profile dev --strip --out "$wheels")
 "$venv/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheels"/polystat-*.whl
 "$venv/bin/python" -m pytest -q bindings/python/tests
+
+echo "== node binding"
+# The addon is the workspace's debug build, so it reuses what cargo test
+# compiled.
+bindings/node/build.sh
+(cd bindings/node && node --test --test-concurrency=1 test/)

@@ -4,8 +4,12 @@
 
 mod common;
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::time::Duration;
 
+use polystat::changes::Changes;
+use polystat::job::ControlInput;
 use polystat::model::Entity;
 use polystat::repo::Hooks;
 use polystat::{Error, ListOptions, Record, Repository, Store};
@@ -57,12 +61,18 @@ async fn run_all(target: Target) {
 
 async fn run_case(store: &Store, case: &Value) -> Result<(), String> {
     let mut saved = Map::new();
+    let mut subscriptions = HashMap::new();
     let steps = case["steps"]
         .as_array()
         .ok_or("case has no `steps` array")?;
     for (index, step) in steps.iter().enumerate() {
         let step = resolve(step, &saved).map_err(|e| format!("step {index}: {e}"))?;
-        let outcome = run_step(store, &step).await;
+        let outcome = match step["op"].as_str() {
+            Some("subscribe" | "nextChange" | "evaluateControl") => {
+                run_store_step(store, &step, &mut subscriptions).await
+            }
+            _ => run_step(store, &step).await,
+        };
         check(&step, outcome, &mut saved)
             .map_err(|e| format!("step {index} ({}): {e}", step["op"]))?;
     }
@@ -190,6 +200,55 @@ fn has_type(kind: &str, value: &Value) -> bool {
         "uuid" => value.as_str().is_some_and(|s| Uuid::parse_str(s).is_ok()),
         "instant" => value.as_str().is_some_and(|s| instant(s).is_some()),
         other => panic!("unknown $type {other:?} in a case file"),
+    }
+}
+
+/// Runs a step on the store rather than on one repository.
+async fn run_store_step(
+    store: &Store,
+    step: &Value,
+    subscriptions: &mut HashMap<String, Changes>,
+) -> polystat::Result<Value> {
+    let name = step["subscription"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    match step["op"].as_str().unwrap_or_default() {
+        "subscribe" => {
+            let entities: Option<Vec<&str>> = step["entities"]
+                .as_array()
+                .map(|list| list.iter().filter_map(Value::as_str).collect());
+            subscriptions.insert(name, store.changes(entities.as_deref())?);
+            Ok(Value::Null)
+        }
+        "nextChange" => {
+            let changes = subscriptions
+                .get_mut(&name)
+                .unwrap_or_else(|| panic!("no subscription {name:?} in this case"));
+            let event = tokio::time::timeout(Duration::from_secs(5), changes.next())
+                .await
+                .expect("a change event within 5 s")
+                .expect("the change feed is open");
+            Ok(serde_json::to_value(event).expect("event JSON"))
+        }
+        _ => {
+            let paths: BTreeMap<String, PathBuf> = step["transforms"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, path)| {
+                    (
+                        name.clone(),
+                        repo_root().join(path.as_str().unwrap_or_default()),
+                    )
+                })
+                .collect();
+            let transforms = store.load_transforms(paths).await?;
+            let input: ControlInput = serde_json::from_value(step["input"].clone())
+                .map_err(|e| Error::validation("input", e.to_string()))?;
+            let computation = store.evaluate_control(input, &transforms).await?;
+            Ok(serde_json::to_value(computation).expect("computation JSON"))
+        }
     }
 }
 

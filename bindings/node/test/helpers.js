@@ -55,7 +55,11 @@ const TARGETS = serversConfigured() ? ['embedded', 'servers'] : ['embedded'];
 
 async function openTarget(target, folder = tempFolder()) {
   const urls = target === 'embedded' ? embeddedOptions(folder) : serverOptions();
-  return Store.open({ ...urls, masterKey: TEST_MASTER_KEY, dataRoot: folder });
+  const options = { ...urls, masterKey: TEST_MASTER_KEY, dataRoot: folder };
+  const store = await Store.open(options);
+  // Kept so that a test can open a second store on the same data.
+  store._options = options;
+  return store;
 }
 
 module.exports = {

@@ -91,7 +91,57 @@ function check(expected, actual, where) {
   }
 }
 
-function runStep(store, step) {
+/** Change events received per subscription name, and their listeners. */
+class Feeds {
+  constructor() {
+    this.events = new Map();
+    this.subscriptions = [];
+  }
+
+  subscribe(store, name, entities) {
+    const received = [];
+    this.events.set(name, received);
+    this.subscriptions.push(store.changes((event) => received.push(event), entities ?? null));
+    return null;
+  }
+
+  async next(name) {
+    const received = this.events.get(name);
+    const deadline = Date.now() + 5000;
+    while (received.length === 0) {
+      assert.ok(Date.now() < deadline, `no change event on ${name} within 5 s`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return received.shift();
+  }
+
+  close() {
+    this.subscriptions.forEach((subscription) => subscription.close());
+  }
+}
+
+function storeStep(store, step, feeds) {
+  switch (step.op) {
+    case 'subscribe':
+      return new Promise((resolve) => resolve(feeds.subscribe(store, step.subscription, step.entities)));
+    case 'nextChange':
+      return feeds.next(step.subscription);
+    case 'evaluateControl': {
+      const transforms = Object.fromEntries(
+        Object.entries(step.transforms).map(([name, file]) => [name, path.join(REPO_ROOT, file)]),
+      );
+      return store.evaluateControl({ ...step.input, transforms });
+    }
+    default:
+      return null;
+  }
+}
+
+function runStep(store, step, feeds) {
+  const onStore = storeStep(store, step, feeds);
+  if (onStore !== null) {
+    return onStore;
+  }
   const repo = store.repository(step.entity);
   const options = { filter: step.filter, sort: step.sort, limit: step.limit, cursor: step.cursor };
   switch (step.op) {
@@ -122,11 +172,20 @@ function runStep(store, step) {
 
 async function runCase(store, testCase) {
   const saved = {};
+  const feeds = new Feeds();
+  try {
+    await runSteps(store, testCase, saved, feeds);
+  } finally {
+    feeds.close();
+  }
+}
+
+async function runSteps(store, testCase, saved, feeds) {
   for (const [index, raw] of testCase.steps.entries()) {
     const step = resolve(raw, saved);
     const where = `step ${index} (${step.op})`;
     if (step.expectError !== undefined) {
-      await assert.rejects(runStep(store, step), (error) => {
+      await assert.rejects(runStep(store, step, feeds), (error) => {
         assert.ok(error instanceof PolystatError, `${where}: ${error}`);
         assert.equal(error.code, step.expectError.code, `${where}: ${error.message}`);
         if (step.expectError.field !== undefined) {
@@ -136,7 +195,7 @@ async function runCase(store, testCase) {
       });
       continue;
     }
-    const result = await runStep(store, step);
+    const result = await runStep(store, step, feeds);
     if ('expect' in step) {
       check(step.expect, result, where);
     }

@@ -10,7 +10,7 @@ const path = require('node:path');
 const { after, before, describe, test } = require('node:test');
 
 const { PolystatError, Store } = require('..');
-const { REPO_ROOT, embeddedOptions, openTarget, tempFolder } = require('./helpers');
+const { REPO_ROOT, embeddedOptions, openTarget, serversConfigured, tempFolder } = require('./helpers');
 
 const CATALOG = { name: 'Baseline', start_date: '2024-01-01T00:00:00Z' };
 
@@ -180,6 +180,25 @@ describe('change events', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(events.length, 3);
     await store.close();
+  });
+
+  test('arrive from another process through the Redis cache', { skip: !serversConfigured() && 'test servers are not configured' }, async () => {
+    const writer = await openTarget('servers');
+    // The same schema, database and prefix as the writer: another process
+    // on the same data.
+    const reader = await Store.open({ ...writer._options });
+    const events = [];
+    const subscription = reader.changes((event) => events.push(event), ['scopes']);
+    const created = await writer.scopes.create({ name: 'remote' });
+    await writer.scopes.update(created.id, 1, { name: 'remote', description: 'x' });
+    await waitFor(() => events.some((e) => e.ids.includes(created.id)));
+    const remote = events.find((e) => e.ids.includes(created.id));
+    assert.equal(remote.kind, 'changed');
+    assert.equal(remote.origin, 'remote');
+    assert.equal(remote.entity, 'scopes');
+    subscription.close();
+    await reader.close();
+    await writer.close();
   });
 
   test('an unknown entity is refused', async () => {

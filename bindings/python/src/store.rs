@@ -141,6 +141,27 @@ impl NativeStore {
         ))
     }
 
+    /// Subscribes to change events of the named repositories (all when
+    /// None); the messages are the events as dicts.
+    #[pyo3(signature = (entities=None))]
+    fn changes(
+        &self,
+        py: Python<'_>,
+        entities: Option<Vec<String>>,
+    ) -> PyResult<crate::state::NativeSubscription> {
+        let store = self.handle(py)?;
+        let names: Option<Vec<&str>> = entities
+            .as_ref()
+            .map(|list| list.iter().map(String::as_str).collect());
+        // The receiver exists from here on, so no later write is missed.
+        let changes = store
+            .changes(names.as_deref())
+            .map_err(|e| errors::to_py(py, e))?;
+        Ok(crate::state::NativeSubscription::new(
+            changes.into_subscription(),
+        ))
+    }
+
     /// True once `close()` has run.
     #[getter]
     fn closed(&self) -> bool {

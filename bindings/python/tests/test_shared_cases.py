@@ -15,6 +15,7 @@ import polystat
 from conftest import REPO_ROOT, open_target
 
 CASES_DIR = REPO_ROOT / "tests" / "cases"
+STORE_OPS = ("subscribe", "nextChange", "evaluateControl")
 
 
 def load_cases() -> list[Any]:
@@ -91,7 +92,33 @@ def check_match(expected: Any, actual: Any, path: str = "result") -> None:
         assert expected == actual, f"{path}: expected {expected!r}, got {actual!r}"
 
 
-def run_step(store: polystat.Store, step: dict[str, Any]) -> Any:
+def run_store_step(
+    store: polystat.Store, step: dict[str, Any], feeds: dict[str, polystat.Subscription]
+) -> Any:
+    op = step["op"]
+    if op == "subscribe":
+        feeds[step["subscription"]] = store.changes(step.get("entities"))
+        return None
+    if op == "nextChange":
+        return feeds[step["subscription"]].receive(timeout=5)
+    transforms = {name: REPO_ROOT / path for name, path in step["transforms"].items()}
+    data = step["input"]
+    return store.evaluate_control(
+        data["controlId"],
+        data["records"],
+        transforms,
+        data["transform"],
+        data["period"],
+        data.get("params"),
+        data.get("scope"),
+    )
+
+
+def run_step(
+    store: polystat.Store, step: dict[str, Any], feeds: dict[str, polystat.Subscription]
+) -> Any:
+    if step["op"] in STORE_OPS:
+        return run_store_step(store, step, feeds)
     repo = getattr(store, step["entity"])
     op = step["op"]
     if op == "create":
@@ -121,6 +148,7 @@ def run_step(store: polystat.Store, step: dict[str, Any]) -> Any:
 @pytest.mark.parametrize("case", load_cases())
 def test_shared_case(case: dict[str, Any], target: str, tmp_path: pathlib.Path) -> None:
     saved: dict[str, Any] = {}
+    feeds: dict[str, polystat.Subscription] = {}
     with open_target(target, tmp_path) as store:
         for index, raw in enumerate(case["steps"]):
             step = resolve(raw, saved)
@@ -128,13 +156,13 @@ def test_shared_case(case: dict[str, Any], target: str, tmp_path: pathlib.Path) 
             expected_error = step.get("expectError")
             if expected_error is not None:
                 with pytest.raises(polystat.Error) as caught:
-                    run_step(store, step)
+                    run_step(store, step, feeds)
                 assert caught.value.code == expected_error["code"], f"{where}: {caught.value}"
                 if "field" in expected_error:
                     assert isinstance(caught.value, polystat.ValidationError), where
                     assert caught.value.field == expected_error["field"], where
                 continue
-            result = run_step(store, step)
+            result = run_step(store, step, feeds)
             if "expect" in step:
                 check_match(step["expect"], result, where)
             if "save" in step:

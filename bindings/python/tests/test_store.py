@@ -4,6 +4,7 @@ test servers."""
 from __future__ import annotations
 
 import datetime
+import json
 import pathlib
 import sys
 import uuid
@@ -11,7 +12,7 @@ import uuid
 import pytest
 
 import polystat
-from conftest import catalog_data
+from conftest import REPO_ROOT, catalog_data, embedded_urls
 
 
 def test_record_types(any_store: polystat.Store) -> None:
@@ -313,3 +314,50 @@ def test_open_default_file(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPat
         store.folders.create({"name": "default"})
 
     assert (tmp_path / "polystat.db").exists()
+
+
+def test_changes_deliver_local_writes(store: polystat.Store) -> None:
+    events = store.changes(["scopes"])
+    created = store.scopes.create({"name": "watched"})
+    store.catalogs.create(catalog_data())
+    store.scopes.delete(created["id"])
+    first = events.receive(timeout=5)
+    second = events.receive(timeout=5)
+    assert (first["kind"], first["entity"], first["ids"]) == ("created", "scopes", [created["id"]])
+    assert (second["kind"], second["ids"]) == ("deleted", [created["id"]])
+    with pytest.raises(polystat.TimeoutError):
+        events.receive(timeout=0.05)
+
+
+def test_changes_refuse_an_unknown_entity(store: polystat.Store) -> None:
+    with pytest.raises(polystat.ValidationError) as caught:
+        store.changes(["widgets"])
+    assert caught.value.field == "entities[0]"
+
+
+def test_evaluate_control_matches_the_job(tmp_path: pathlib.Path) -> None:
+    data = REPO_ROOT / "examples" / "data"
+    job = REPO_ROOT / "examples" / "jobs" / "sample-pull-request-review.json"
+    spec = json.loads(job.read_text())
+    with polystat.Store.open(**embedded_urls(tmp_path), data_root=data) as store:
+        report = store.evaluate_job(job, data)
+        evaluation = report["evaluations"][0]
+        stored = store.computations.get(evaluation["computation_id"])
+        transforms = {name: job.parent / path for name, path in spec["transforms"].items()}
+        linker = store.linkers.find_one({"name": spec["linker"]["name"]})
+        linked = store.run_linker(linker["id"], transforms)
+        control = spec["controls"][0]
+        computation = store.evaluate_control(
+            evaluation["control_id"],
+            linked["records"],
+            transforms,
+            control["transform"],
+            control["period"],
+            control.get("params"),
+            control.get("scope"),
+        )
+    assert computation["controlId"] == str(stored["controlId"])
+    assert computation["evidences"]
+    assert len(computation["evidences"]) == len(stored["evidences"])
+    assert [e["key"] for e in computation["evidences"]] == [e["key"] for e in stored["evidences"]]
+    assert computation["value"] == stored["value"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import _native
 from ._repository import ENTITIES, REPOSITORY_CLASSES, Repository, run_sync
-from ._state import State
+from ._state import State, Subscription
 
 PathLike = str | os.PathLike[str]
 
@@ -156,3 +156,30 @@ class Store:
         ``data_dir`` overrides the job's data folder."""
         data = None if data_dir is None else os.fspath(data_dir)
         return self._run(self._native.evaluate_job(os.fspath(job_path), data))
+
+    def evaluate_control(
+        self,
+        control_id: str,
+        records: list[Mapping[str, Any]],
+        transforms: Mapping[str, PathLike],
+        transform: str,
+        period: Mapping[str, Any],
+        params: Any = None,
+        scope: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Run the rule transform ``transform`` (a name in ``transforms``)
+        over linked ``records`` and return the computation of the control for
+        ``period`` and ``scope``, as ``polystat evaluate`` would store it.
+        Nothing is stored."""
+        operation = self._native.evaluate_control(
+            control_id, list(records), paths(transforms), transform, period, params, scope
+        )
+        return self._run(operation)
+
+    def changes(self, entities: list[str] | None = None) -> Subscription:
+        """Subscribe to change events of the named repositories (all when
+        None). Each message is a dict with ``kind`` (``created``,
+        ``updated``, ``deleted``, ``changed`` or ``missed``), ``entity``,
+        ``ids``, ``origin`` and ``missed``. Events of writes made after this
+        returns are delivered."""
+        return Subscription(self._native.changes(entities))

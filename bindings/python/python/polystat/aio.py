@@ -144,6 +144,10 @@ class Store(sync_store.Store):
     }
     _state_class = State
 
+    def changes(self, entities: list[str] | None = None) -> Subscription:  # type: ignore[override]
+        """Subscribe to change events; the result is an async iterator."""
+        return Subscription(self._native.changes(entities))
+
     async def __aenter__(self) -> Store:
         return self
 

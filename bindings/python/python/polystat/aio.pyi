@@ -201,3 +201,16 @@ class Store:
         self, job_path: PathLike, data_dir: PathLike | None = None
     ) -> dict[str, Any]:
         """Run a job file as polystat evaluate does."""
+    async def evaluate_control(
+        self,
+        control_id: str,
+        records: list[Mapping[str, Any]],
+        transforms: Mapping[str, PathLike],
+        transform: str,
+        period: Mapping[str, Any],
+        params: Any = None,
+        scope: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Evaluate one control over linked records; store nothing."""
+    def changes(self, entities: list[str] | None = None) -> Subscription:
+        """Subscribe to change events of the named repositories."""
