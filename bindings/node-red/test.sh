@@ -9,6 +9,11 @@
 # cm-3 job; without it the tests use the sample job on examples/data.
 set -euo pipefail
 
+# The project's test script names the same data folder POLYSTAT_SHARED_DATA.
+if [[ -z "${POLYSTAT_TEST_DATA:-}" && -n "${POLYSTAT_SHARED_DATA:-}" ]]; then
+    export POLYSTAT_TEST_DATA="$POLYSTAT_SHARED_DATA"
+fi
+
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
