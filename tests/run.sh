@@ -58,3 +58,9 @@ echo "== node binding"
 # compiled.
 bindings/node/build.sh
 (cd bindings/node && node --test --test-concurrency=1 test/)
+
+echo "== node-red package"
+# The package's tests compare a flow's computation with the one the
+# polystat command stores; cargo test built the command already.
+cargo build --quiet -p polystat-cli
+bindings/node-red/test.sh

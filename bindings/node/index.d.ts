@@ -62,7 +62,7 @@ export type EntityName =
 export interface OpenOptions {
   /** `sqlite://FILE` or `postgres://...`; default POLYSTAT_RELATIONAL_URL or sqlite://polystat.db. */
   relationalUrl?: string;
-  /** `sqlite://FILE`, `postgres://...` or `mongodb://...`; default POLYSTAT_DOCUMENTS_URL or the relational URL. */
+  /** `sqlite://FILE`, `postgres://...` or `mongodb://...`; default POLYSTAT_DOCUMENTS_URL, else `relationalUrl` when given, else sqlite://polystat.db. */
   documentsUrl?: string;
   /** `memory` or `redis://...`; default POLYSTAT_CACHE_URL or memory. */
   cacheUrl?: string;

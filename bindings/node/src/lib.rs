@@ -34,8 +34,8 @@ impl OpenOptions {
     fn config(self) -> polystat::Result<StoreConfig> {
         let mut config = StoreConfig::from_env()?;
         if let Some(url) = self.relational_url {
-            // A documents URL left unset follows the relational one, as it
-            // does with the environment variables.
+            // With no documents URL given or set in the environment, the
+            // documents go to the same database as the relational data.
             if self.documents_url.is_none() && std::env::var_os("POLYSTAT_DOCUMENTS_URL").is_none()
             {
                 config.documents_url = url.clone();
