@@ -57,6 +57,8 @@ echo "== node binding"
 # The addon is the workspace's debug build, so it reuses what cargo test
 # compiled.
 bindings/node/build.sh
+# TypeScript, for the check of the type definitions.
+(cd bindings/node && npm ci --no-audit --no-fund --loglevel=error)
 (cd bindings/node && node --test --test-concurrency=1 test/)
 
 echo "== node-red package"
