@@ -152,29 +152,6 @@ fn body<T: Entity>(value: &Value) -> Result<T> {
     body_at(value, "data")
 }
 
-/// Parses an entity body. The metadata of a record (id, version,
-/// timestamps) is dropped, so a record read from the store can be changed
-/// and passed back to `update`.
 fn body_at<T: Entity>(value: &Value, field: &str) -> Result<T> {
-    let Value::Object(object) = value else {
-        return Err(Error::validation(
-            field,
-            format!("expected an object of {} fields", T::SPEC.entity),
-        ));
-    };
-    let mut object = object.clone();
-    for key in [
-        "id",
-        "version",
-        T::SPEC.created_field(),
-        T::SPEC.updated_field(),
-    ] {
-        object.remove(key);
-    }
-    serde_json::from_value(Value::Object(object)).map_err(|e| {
-        Error::validation(
-            T::SPEC.entity,
-            format!("{e}; check the field names and types"),
-        )
-    })
+    polystat::model::body_from_json(value.clone(), field)
 }

@@ -1,7 +1,6 @@
 //! Records and entity bodies between Python dicts and the typed core.
 
 use polystat::model::{Entity, Record, StoreKind};
-use polystat::Error;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use serde_json::Value;
@@ -57,30 +56,7 @@ pub fn records_to_py<'py, T: Entity>(
 /// be changed and passed back to `update`.
 pub fn body_from_py<T: Entity>(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<T> {
     let value = argument(py, T::SPEC.entity, data)?;
-    body_from_json(value).map_err(|e| errors::to_py(py, e))
-}
-
-pub fn body_from_json<T: Entity>(value: Value) -> polystat::Result<T> {
-    let Value::Object(mut object) = value else {
-        return Err(Error::validation(
-            T::SPEC.entity,
-            "expected a dict of the record's fields",
-        ));
-    };
-    for key in [
-        "id",
-        "version",
-        T::SPEC.created_field(),
-        T::SPEC.updated_field(),
-    ] {
-        object.remove(key);
-    }
-    serde_json::from_value(Value::Object(object)).map_err(|e| {
-        Error::validation(
-            T::SPEC.entity,
-            format!("{e}; check the field names and types"),
-        )
-    })
+    polystat::model::body_from_json(value, T::SPEC.entity).map_err(|e| errors::to_py(py, e))
 }
 
 /// Converts an argument to JSON, reporting a type that has no JSON form as a

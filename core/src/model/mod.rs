@@ -191,6 +191,28 @@ impl<T: Entity> Record<T> {
     }
 }
 
+/// Parses the fields of a `T` given as a JSON object, such as a binding's
+/// argument. The metadata of a record (id, version, timestamps) is dropped,
+/// so a record read from the store can be changed and passed back to an
+/// update. `field` names the argument when it is not an object.
+pub fn body_from_json<T: Entity>(value: Value, field: &str) -> Result<T> {
+    let Value::Object(mut object) = value else {
+        return Err(Error::validation(
+            field,
+            format!("expected an object of {} fields", T::SPEC.entity),
+        ));
+    };
+    for key in [
+        "id",
+        "version",
+        T::SPEC.created_field(),
+        T::SPEC.updated_field(),
+    ] {
+        object.remove(key);
+    }
+    parse_body(Value::Object(object))
+}
+
 /// Deserializes an entity body, naming the entity and serde's path in the error.
 pub(crate) fn parse_body<T: Entity>(body: Value) -> Result<T> {
     serde_json::from_value(body).map_err(|e| {
