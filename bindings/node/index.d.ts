@@ -192,6 +192,45 @@ export class State {
   deleteTemp(key: string): Promise<boolean>;
 }
 
+/** Per-call limits stored with a transform version; unset ones take the store's defaults. */
+export interface TransformLimits {
+  fuel?: number;
+  deadlineMs?: number;
+  memoryBytes?: number;
+  outputBytes?: number;
+}
+
+/** Metadata of one stored transform version. */
+export interface TransformInfo {
+  id: string;
+  name: string;
+  version: number;
+  /** SHA-256 of the module bytes, lowercase hex. */
+  digest: string;
+  sizeBytes: number;
+  abiVersion: number;
+  limits: TransformLimits;
+  createdAt: string;
+}
+
+/** The WebAssembly transform registry: versioned modules by name. */
+export class Transforms {
+  /** Validates and stores a module (bytes or a file path); identical bytes return the existing version. */
+  upload(name: string, wasm: Uint8Array | string, limits?: TransformLimits | null): Promise<TransformInfo>;
+  /** Every version of every transform, by name then version, without the bytes. */
+  list(): Promise<TransformInfo[]>;
+  /** The versions of one transform, oldest first. */
+  versions(name: string): Promise<TransformInfo[]>;
+  /** A version's metadata and bytes; the latest when `version` is omitted. */
+  get(name: string, version?: number | null): Promise<{ info: TransformInfo; wasm: Buffer }>;
+  /** Deletes one version, or every version; REFERENCE while a linker uses it. */
+  delete(name: string, version?: number | null): Promise<TransformInfo[]>;
+  /** Ids of the linkers whose steps would run this version (or any version). */
+  usage(name: string, version?: number | null): Promise<string[]>;
+  /** Runs a version (the latest by default) over one batch of records. */
+  call(name: string, records: object[], params?: unknown, version?: number | null): Promise<object[]>;
+}
+
 export interface EvaluateControlInput {
   /** Control record id. */
   controlId: string;
@@ -224,6 +263,7 @@ export class Store {
   readonly linkers: Repository;
   readonly folders: Repository;
   readonly state: State;
+  readonly transforms: Transforms;
   /** The repository named as in Rust and Python (`service_accounts`, ...). */
   repository(entity: EntityName): Repository;
   readonly closed: boolean;

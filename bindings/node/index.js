@@ -414,6 +414,68 @@ class State {
   }
 }
 
+// ------------------------------------------------------------ transforms
+
+/** Reads a module given as bytes or as a file path. */
+function moduleBytes(wasm) {
+  if (typeof wasm === 'string') {
+    return require('node:fs').readFileSync(wasm);
+  }
+  if (wasm instanceof Uint8Array) {
+    return Buffer.from(wasm.buffer, wasm.byteOffset, wasm.byteLength);
+  }
+  throw validationError('wasm', 'must be a Buffer, a Uint8Array or a file path');
+}
+
+/** The WebAssembly transform registry: versioned modules by name. */
+class Transforms {
+  constructor(store) {
+    this._store = store;
+  }
+
+  _call(op, args) {
+    return call(this._store, `transforms.${op}`, args);
+  }
+
+  async upload(name, wasm, limits = null) {
+    let bytes;
+    try {
+      bytes = moduleBytes(wasm);
+    } catch (error) {
+      throw error instanceof PolystatError ? error : validationError('wasm', error.message);
+    }
+    return this._call('upload', { name, wasmBase64: bytes.toString('base64'), limits });
+  }
+
+  list() {
+    return this._call('list', {});
+  }
+
+  versions(name) {
+    return this._call('versions', { name });
+  }
+
+  async get(name, version = null) {
+    const stored = await this._call('get', { name, version });
+    return { info: stored.info, wasm: Buffer.from(stored.wasmBase64, 'base64') };
+  }
+
+  delete(name, version = null) {
+    return this._call('delete', { name, version });
+  }
+
+  usage(name, version = null) {
+    return this._call('usage', { name, version });
+  }
+
+  call(name, records, params = null, version = null) {
+    if (!Array.isArray(records)) {
+      return Promise.reject(validationError('records', 'must be an array'));
+    }
+    return this._call('call', { name, version, records, params });
+  }
+}
+
 // ----------------------------------------------------------------- store
 
 /** An open polystat store. */
@@ -424,6 +486,7 @@ class Store {
       this[property] = new Kind(handle, entity);
     }
     this.state = new State(handle);
+    this.transforms = new Transforms(handle);
   }
 
   /** Opens a store; unset options come from POLYSTAT_* or the defaults. */
@@ -522,5 +585,6 @@ module.exports = {
   ServiceAccounts,
   Datasources,
   State,
+  Transforms,
   PolystatError,
 };

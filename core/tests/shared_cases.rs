@@ -71,6 +71,9 @@ async fn run_case(store: &Store, case: &Value) -> Result<(), String> {
             Some("subscribe" | "nextChange" | "evaluateControl") => {
                 run_store_step(store, &step, &mut subscriptions).await
             }
+            Some("uploadTransform" | "transformVersions" | "callTransform" | "deleteTransform") => {
+                run_registry_step(store, &step).await
+            }
             _ => run_step(store, &step).await,
         };
         check(&step, outcome, &mut saved)
@@ -248,6 +251,32 @@ async fn run_store_step(
                 .map_err(|e| Error::validation("input", e.to_string()))?;
             let computation = store.evaluate_control(input, &transforms).await?;
             Ok(serde_json::to_value(computation).expect("computation JSON"))
+        }
+    }
+}
+
+/// Runs a step on the transform registry.
+async fn run_registry_step(store: &Store, step: &Value) -> polystat::Result<Value> {
+    let registry = store.transforms();
+    let name = step["name"].as_str().unwrap_or_default();
+    let version = step["version"].as_i64();
+    let json = |value| serde_json::to_value(value).expect("registry result JSON");
+    match step["op"].as_str().unwrap_or_default() {
+        "uploadTransform" => {
+            let path = repo_root().join(step["path"].as_str().expect("step names a path"));
+            let wasm = std::fs::read(&path).expect("module file");
+            let limits = serde_json::from_value(step.get("limits").cloned().unwrap_or(json!({})))
+                .expect("limits of the step");
+            let info = registry.upload_with_limits(name, &wasm, limits).await?;
+            Ok(serde_json::to_value(info).expect("info JSON"))
+        }
+        "transformVersions" => Ok(json(registry.versions(name).await?)),
+        "deleteTransform" => Ok(json(registry.delete(name, version).await?)),
+        _ => {
+            let records = step["records"].as_array().cloned().unwrap_or_default();
+            let params = step.get("params").cloned().unwrap_or(Value::Null);
+            let output = registry.call(name, version, records, params).await?;
+            Ok(Value::Array(output))
         }
     }
 }

@@ -124,6 +124,14 @@ impl Args {
         }
     }
 
+    /// Bytes given as standard base64 text.
+    pub fn base64(&self, name: &str) -> Result<Vec<u8>> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(self.str(name)?)
+            .map_err(|e| Error::validation(name, format!("is not valid base64 ({e})")))
+    }
+
     /// Deserializes an argument into `T`.
     pub fn parse<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
         serde_json::from_value(self.value(name)?.clone())

@@ -5,8 +5,10 @@
 
 use std::path::PathBuf;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use polystat::job::{ControlInput, EvaluateOptions};
-use polystat::model::{NewSecret, NewServiceAccount, NewUser};
+use polystat::model::{LimitOverrides, NewSecret, NewServiceAccount, NewUser};
 use polystat::state::RateDecision;
 use polystat::{Error, Result, Store};
 use serde::Serialize;
@@ -22,6 +24,7 @@ pub async fn call(store: &Store, op: &str, args: &Args) -> Result<Value> {
         Some(("accounts", op)) => accounts(store, op, args).await,
         Some(("state", op)) => state(store, op, args).await,
         Some(("store", op)) => store_op(store, op, args).await,
+        Some(("transforms", op)) => transforms(store, op, args).await,
         _ => Err(unknown(op)),
     }
 }
@@ -149,6 +152,41 @@ async fn state(store: &Store, op: &str, args: &Args) -> Result<Value> {
             .await?
             .unwrap_or(Value::Null)),
         "deleteTemp" => Ok(json!(state.delete_temp(args.str("key")?).await?)),
+        other => Err(unknown(other)),
+    }
+}
+
+/// The transform registry. Module bytes cross as base64 text.
+async fn transforms(store: &Store, op: &str, args: &Args) -> Result<Value> {
+    let registry = store.transforms();
+    let version = || args.optional_version("version");
+    match op {
+        "upload" => {
+            let wasm = args.base64("wasmBase64")?;
+            let limits = match args.optional("limits") {
+                None => LimitOverrides::default(),
+                Some(_) => args.parse("limits")?,
+            };
+            let name = args.str("name")?;
+            to_json(registry.upload_with_limits(name, &wasm, limits).await?)
+        }
+        "list" => to_json(registry.list().await?),
+        "versions" => to_json(registry.versions(args.str("name")?).await?),
+        "get" => {
+            let stored = registry.get(args.str("name")?, version()?).await?;
+            Ok(json!({ "info": to_json(stored.info)?, "wasmBase64": BASE64.encode(stored.wasm) }))
+        }
+        "delete" => to_json(registry.delete(args.str("name")?, version()?).await?),
+        "usage" => to_json(registry.usage(args.str("name")?, version()?).await?),
+        "call" => {
+            let records = args.array("records")?.clone();
+            let params = args.optional("params").cloned().unwrap_or(Value::Null);
+            to_json(
+                registry
+                    .call(args.str("name")?, version()?, records, params)
+                    .await?,
+            )
+        }
         other => Err(unknown(other)),
     }
 }

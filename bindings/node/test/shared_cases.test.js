@@ -132,6 +132,14 @@ function storeStep(store, step, feeds) {
       );
       return store.evaluateControl({ ...step.input, transforms });
     }
+    case 'uploadTransform':
+      return store.transforms.upload(step.name, path.join(REPO_ROOT, step.path), step.limits ?? null);
+    case 'transformVersions':
+      return store.transforms.versions(step.name);
+    case 'callTransform':
+      return store.transforms.call(step.name, step.records, step.params ?? null, step.version ?? null);
+    case 'deleteTransform':
+      return store.transforms.delete(step.name, step.version ?? null);
     default:
       return null;
   }

@@ -7,6 +7,7 @@ mod errors;
 mod linking;
 mod operation;
 mod records;
+mod registry;
 mod repo;
 mod runtime;
 mod state;

@@ -15,7 +15,15 @@ import polystat
 from conftest import REPO_ROOT, open_target
 
 CASES_DIR = REPO_ROOT / "tests" / "cases"
-STORE_OPS = ("subscribe", "nextChange", "evaluateControl")
+STORE_OPS = (
+    "subscribe",
+    "nextChange",
+    "evaluateControl",
+    "uploadTransform",
+    "transformVersions",
+    "callTransform",
+    "deleteTransform",
+)
 
 
 def load_cases() -> list[Any]:
@@ -101,6 +109,15 @@ def run_store_step(
         return None
     if op == "nextChange":
         return feeds[step["subscription"]].receive(timeout=5)
+    registry = store.transforms
+    if op == "uploadTransform":
+        return registry.upload(step["name"], REPO_ROOT / step["path"], step.get("limits"))
+    if op == "transformVersions":
+        return registry.versions(step["name"])
+    if op == "callTransform":
+        return registry.call(step["name"], step["records"], step.get("params"), step.get("version"))
+    if op == "deleteTransform":
+        return registry.delete(step["name"], step.get("version"))
     transforms = {name: REPO_ROOT / path for name, path in step["transforms"].items()}
     data = step["input"]
     return store.evaluate_control(

@@ -39,6 +39,7 @@ from ._page import Page
 from ._repository import Datasources, Repository, Secrets, ServiceAccounts, Users
 from ._state import State, Subscription
 from ._store import Store
+from ._transforms import Transforms
 
 __all__ = [
     "ConfigurationError",
@@ -57,6 +58,7 @@ __all__ = [
     "Subscription",
     "TimeoutError",
     "TransformError",
+    "Transforms",
     "UnauthorizedError",
     "UnavailableError",
     "Users",

@@ -227,6 +227,32 @@ class State:
     def delete_temp(self, key: str) -> bool:
         """Delete a temporary value."""
 
+class Transforms:
+    """The WebAssembly transform registry: versioned modules by name."""
+
+    def upload(
+        self, name: str, wasm: bytes | PathLike, limits: Mapping[str, int] | None = None
+    ) -> dict[str, Any]:
+        """Validate and store a module; identical bytes return the existing version."""
+    def list(self) -> list[dict[str, Any]]:
+        """Every version of every transform, without the bytes."""
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """The versions of one transform, oldest first."""
+    def get(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """``{"info": ..., "wasm": bytes}`` of a version, the latest by default."""
+    def delete(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
+        """Delete one version, or every version."""
+    def usage(self, name: str, version: int | None = None) -> list[str]:
+        """Ids of the linkers that would run this version, or any version."""
+    def call(
+        self,
+        name: str,
+        records: Sequence[Mapping[str, Any]],
+        params: Any = None,
+        version: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run a version over one batch of records."""
+
 class Store:
     """An open polystat store."""
 
@@ -243,6 +269,7 @@ class Store:
     linkers: Repository
     folders: Repository
     state: State
+    transforms: Transforms
     @classmethod
     def open(
         cls,

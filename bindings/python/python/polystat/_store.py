@@ -9,6 +9,7 @@ from typing import Any
 from . import _native
 from ._repository import ENTITIES, REPOSITORY_CLASSES, Repository, run_sync
 from ._state import State, Subscription
+from ._transforms import Transforms
 
 PathLike = str | os.PathLike[str]
 
@@ -32,6 +33,7 @@ class Store:
     _repository_class = Repository
     _repository_classes = REPOSITORY_CLASSES
     _state_class = State
+    _transforms_class = Transforms
 
     users: Any
     catalogs: Any
@@ -52,6 +54,7 @@ class Store:
             cls = self._repository_classes.get(entity, self._repository_class)
             setattr(self, entity, cls(native, entity))
         self.state = self._state_class(native)
+        self.transforms = self._transforms_class(native)
 
     @classmethod
     def open(

@@ -25,6 +25,7 @@ from typing import Any
 from . import _repository as sync_repository
 from . import _state as sync_state
 from . import _store as sync_store
+from . import _transforms as sync_transforms
 from ._page import Page
 from ._repository import DEFAULT_PAGE_SIZE, Record, to_page
 from ._state import Seconds, message_or_raise, seconds
@@ -136,6 +137,13 @@ class State(sync_state.State):
         return run_async(self._native.subscribe(channel), Subscription)
 
 
+class Transforms(sync_transforms.Transforms):
+    """The transform registry; every method is awaitable. See
+    :class:`polystat.Transforms`."""
+
+    _run = staticmethod(run_async)
+
+
 class Store(sync_store.Store):
     """An open store whose methods are awaitable. See
     :class:`polystat.Store`; open one with ``await Store.open(...)``."""
@@ -149,6 +157,7 @@ class Store(sync_store.Store):
         "datasources": Datasources,
     }
     _state_class = State
+    _transforms_class = Transforms
 
     def changes(self, entities: list[str] | None = None) -> Subscription:  # type: ignore[override]
         """Subscribe to change events; the result is an async iterator."""

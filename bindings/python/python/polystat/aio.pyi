@@ -1,6 +1,6 @@
 """Type stubs of the asyncio polystat API."""
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 from . import Page, PathLike, Record, Seconds
@@ -137,6 +137,32 @@ class State:
     async def delete_temp(self, key: str) -> bool:
         """Delete a temporary value."""
 
+class Transforms:
+    """The WebAssembly transform registry: versioned modules by name."""
+
+    async def upload(
+        self, name: str, wasm: bytes | PathLike, limits: Mapping[str, int] | None = None
+    ) -> dict[str, Any]:
+        """Validate and store a module; identical bytes return the existing version."""
+    async def list(self) -> list[dict[str, Any]]:
+        """Every version of every transform, without the bytes."""
+    async def versions(self, name: str) -> list[dict[str, Any]]:
+        """The versions of one transform, oldest first."""
+    async def get(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """``{"info": ..., "wasm": bytes}`` of a version, the latest by default."""
+    async def delete(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
+        """Delete one version, or every version."""
+    async def usage(self, name: str, version: int | None = None) -> list[str]:
+        """Ids of the linkers that would run this version, or any version."""
+    async def call(
+        self,
+        name: str,
+        records: Sequence[Mapping[str, Any]],
+        params: Any = None,
+        version: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run a version over one batch of records."""
+
 class Store:
     """An open store whose methods are awaitable."""
 
@@ -153,6 +179,7 @@ class Store:
     linkers: Repository
     folders: Repository
     state: State
+    transforms: Transforms
     @classmethod
     async def open(
         cls,
