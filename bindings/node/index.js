@@ -3,7 +3,7 @@
 // The polystat Node package: Promises over the Rust core.
 //
 // The native addon exposes one `call(op, args)` entry point that takes and
-// returns JSON text; this module gives every operation its own method,
+// returns JSON text. This module gives every operation its own method,
 // turns addon errors into PolystatError values with stable codes, and keeps
 // integers beyond 2^53 exact as BigInt.
 
@@ -78,8 +78,8 @@ function translate(error) {
 
 // ------------------------------------------------------------------ JSON
 
-// Text that holds integers beyond 2^53 starts with BIG_PREFIX and carries
-// each of them as a string that starts with BIG_MARK, both ways.
+// Text with integers beyond 2^53 starts with BIG_PREFIX and carries each of
+// them as a string that starts with BIG_MARK. Both directions use this form.
 const BIG_PREFIX = 'B';
 const BIG_MARK = '\u0000bigint:';
 

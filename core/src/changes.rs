@@ -1,4 +1,4 @@
-//! Change events: a feed of the writes a store sees, for hosts that react to
+//! Change events: a feed of the writes made to a store, for hosts that react to
 //! new evidence or computations without polling.
 //!
 //! Writes through this store arrive with their kind and ids. With a Redis
@@ -24,7 +24,7 @@ pub const CHANGES_CHANNEL: &str = "polystat.changes";
 /// Events buffered per subscriber before the oldest are dropped.
 pub const CAPACITY: usize = 4096;
 
-/// What happened to the records of an event.
+/// Kind of write behind an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
@@ -108,7 +108,7 @@ impl Default for ChangeFeed {
 }
 
 impl ChangeFeed {
-    /// Whether anyone listens; writers skip building events when not.
+    /// Reports whether anyone listens; writers skip building events when not.
     pub fn wanted(&self) -> bool {
         self.sender.receiver_count() > 0
     }

@@ -21,7 +21,7 @@ impl Args {
         }
     }
 
-    /// The argument, or `None` when it is missing or null.
+    /// Returns the argument, or `None` when it is missing or null.
     pub fn optional(&self, name: &str) -> Option<&Value> {
         self.0.get(name).filter(|value| !value.is_null())
     }

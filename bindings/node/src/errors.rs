@@ -55,7 +55,7 @@ fn describe(error: &Error) -> Value {
     Value::Object(fields)
 }
 
-/// The chain of underlying errors (driver, I/O) as one line, if any.
+/// Joins the chain of underlying errors (driver, I/O) into one line, if any.
 fn cause(error: &Error) -> Option<String> {
     let mut parts = Vec::new();
     let mut source = error.source();

@@ -1,8 +1,8 @@
 //! JSON text across the boundary, with integers beyond 2^53 kept exact.
 //!
-//! JavaScript numbers hold integers exactly only up to 2^53 - 1, so text
-//! that carries a larger integer starts with [`BIG_PREFIX`] and holds each
-//! such integer as a string starting with [`BIG_MARK`]. The JavaScript side
+//! JavaScript numbers keep integers exact only up to 2^53 - 1, so text
+//! with a larger integer starts with [`BIG_PREFIX`] and carries each such
+//! integer as a string starting with [`BIG_MARK`]. The JavaScript side
 //! turns those strings into BigInt values, and marks its own BigInt
 //! arguments the same way.
 

@@ -114,8 +114,8 @@ impl NativeStore {
             .map_err(errors::to_napi)
     }
 
-    /// The JSON of a record that tier 1 of this process holds, or null,
-    /// without I/O: a cached read needs no trip through the event loop.
+    /// Returns the JSON of a record in this process's tier-1 cache, or null,
+    /// without I/O, so a cached read needs no trip to a worker thread.
     #[napi]
     pub fn cached(&self, entity: String, id: String) -> napi::Result<Option<String>> {
         let store = self.handle()?;
@@ -127,7 +127,7 @@ impl NativeStore {
         Ok(record.map(|value| json::encode(&value)))
     }
 
-    /// The cache counters as JSON.
+    /// Returns the cache counters as JSON.
     #[napi]
     pub fn cache_stats(&self) -> napi::Result<String> {
         let stats = self.handle()?.cache_stats();

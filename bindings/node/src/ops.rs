@@ -156,7 +156,7 @@ async fn state(store: &Store, op: &str, args: &Args) -> Result<Value> {
     }
 }
 
-/// The transform registry. Module bytes cross as base64 text.
+/// Runs a transform registry operation. Module bytes cross as base64 text.
 async fn transforms(store: &Store, op: &str, args: &Args) -> Result<Value> {
     let registry = store.transforms();
     let version = || args.optional_version("version");

@@ -81,7 +81,7 @@ pub async fn call(store: &Store, op: &str, args: &Args) -> Result<Value> {
     dispatch!(entity, store, repo => run(repo, op, args).await)
 }
 
-/// The record when tier 1 holds it; no I/O.
+/// Returns the record when the tier-1 cache contains it, without I/O.
 pub fn cached(store: &Store, entity: &str, id: Uuid) -> Result<Option<Value>> {
     dispatch!(entity, store, repo => Ok(repo.cached(id).map(|record| record.to_json())))
 }
