@@ -76,3 +76,28 @@ fn redact_url_hides_password_with_at_sign() {
     let redacted = polystat::config::redact_url("postgres://user:p@ss@db.internal/polystat");
     assert!(!redacted.contains("ss@db"), "{redacted}");
 }
+
+#[tokio::test]
+async fn cursor_from_other_collection_is_rejected() {
+    let (_dir, store) = open_store().await;
+    let mashups = (0..3)
+        .map(|i| Mashup {
+            name: format!("m{i}"),
+            folder_id: None,
+            nodes: Vec::new(),
+        })
+        .collect();
+    store.mashups().bulk_insert(mashups).await.unwrap();
+    let page = store
+        .mashups()
+        .list(&ListOptions::new().limit(1))
+        .await
+        .unwrap();
+    let cursor = page.next_cursor.expect("more pages");
+    let result = store
+        .folders()
+        .list(&ListOptions::new().limit(1).cursor(cursor))
+        .await;
+    let error = result.expect_err("a mashups cursor was accepted by folders");
+    assert_eq!(error.code(), "VALIDATION", "{error}");
+}
