@@ -77,6 +77,28 @@ fn redact_url_hides_password_with_at_sign() {
     assert!(!redacted.contains("ss@db"), "{redacted}");
 }
 
+#[test]
+fn redact_url_hides_query_password() {
+    let redacted = polystat::config::redact_url(
+        "postgres://polystat@127.0.0.1/polystat?Password=pw-SENTINEL&sslmode=disable",
+    );
+    assert!(!redacted.contains("pw-SENTINEL"), "{redacted}");
+    assert!(redacted.ends_with("&sslmode=disable"), "{redacted}");
+}
+
+#[test]
+fn redact_url_hides_password_without_host() {
+    // A URL missing its `@host` reads the password as a port.
+    let redacted = polystat::config::redact_url("postgres://polystat:pw-SENTINEL");
+    assert!(!redacted.contains("pw-SENTINEL"), "{redacted}");
+}
+
+#[test]
+fn redact_url_keeps_numeric_ports() {
+    let url = "mongodb://[::1]:27017,127.0.0.1:27018/polystat?replicaSet=rs0";
+    assert_eq!(polystat::config::redact_url(url), url);
+}
+
 #[tokio::test]
 async fn cursor_from_other_collection_is_rejected() {
     let (_dir, store) = open_store().await;
