@@ -78,24 +78,33 @@ function translate(error) {
 
 // ------------------------------------------------------------------ JSON
 
-// Text that holds integers beyond 2^53 starts with BIG_PREFIX and carries
-// each of them as a string that starts with BIG_MARK, both ways.
+// Text that contains integers beyond 2^53 starts with BIG_PREFIX and carries
+// each of them as a string that starts with BIG_MARK, both ways. In such
+// text, a string that starts with NUL gets one more NUL in front
+// (ESCAPED_NUL), so that it cannot pass for an integer. Text with such a
+// string is marked too.
 const BIG_PREFIX = 'B';
 const BIG_MARK = '\u0000bigint:';
+const NUL = '\u0000';
+const ESCAPED_NUL = '\u0000\u0000';
 
 function encode(value) {
-  let big = false;
+  let marked = false;
   const text = JSON.stringify(value === undefined ? null : value, function replace(key, item) {
     if (typeof item === 'bigint') {
-      big = true;
+      marked = true;
       return BIG_MARK + item.toString();
+    }
+    if (typeof item === 'string' && item.startsWith(NUL)) {
+      marked = true;
+      return NUL + item;
     }
     if (typeof item === 'number') {
       checkNumber(key, item);
     }
     return item;
   });
-  return big ? BIG_PREFIX + text : text;
+  return marked ? BIG_PREFIX + text : text;
 }
 
 function checkNumber(key, number) {
@@ -120,6 +129,9 @@ function decode(text) {
 
 function revive(value) {
   if (typeof value === 'string') {
+    if (value.startsWith(ESCAPED_NUL)) {
+      return value.slice(NUL.length);
+    }
     return value.startsWith(BIG_MARK) ? BigInt(value.slice(BIG_MARK.length)) : value;
   }
   if (Array.isArray(value)) {
