@@ -107,6 +107,22 @@ function encode(value) {
   return marked ? BIG_PREFIX + text : text;
 }
 
+/** Encodes call arguments; values with no JSON form reject as VALIDATION. */
+function encodeArguments(args) {
+  try {
+    return encode(args);
+  } catch (error) {
+    if (error instanceof PolystatError) {
+      throw error;
+    }
+    // JSON.stringify throws TypeError for cycles and RangeError for
+    // nesting deeper than the stack allows.
+    const invalid = validationError('arguments', `cannot be converted to JSON: ${error.message}`);
+    invalid.cause = error.message;
+    throw invalid;
+  }
+}
+
 function checkNumber(key, number) {
   const field = key === '' ? 'value' : key;
   if (!Number.isFinite(number)) {
@@ -147,9 +163,10 @@ function revive(value) {
 
 /** Runs one addon operation; every failure becomes a rejection. */
 async function call(store, op, args) {
+  const encoded = encodeArguments(args);
   let text;
   try {
-    text = await store.call(op, encode(args));
+    text = await store.call(op, encoded);
   } catch (error) {
     throw translate(error);
   }
@@ -159,6 +176,17 @@ async function call(store, op, args) {
 // ---------------------------------------------------------- repositories
 
 const DEFAULT_PAGE_SIZE = 1000;
+
+/** Checks the options object of a list call; null and undefined mean none. */
+function listOptions(options) {
+  if (options === undefined || options === null) {
+    return {};
+  }
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw validationError('options', 'must be an object such as { filter, sort, limit }');
+  }
+  return options;
+}
 
 /** Records of one entity. */
 class Repository {
@@ -215,18 +243,30 @@ class Repository {
     await this._call('delete', { id, expectedVersion });
   }
 
-  list(options = {}) {
-    const { filter = null, sort = null, limit = null, cursor = null } = options;
+  list(options) {
+    let checked;
+    try {
+      checked = listOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { filter = null, sort = null, limit = null, cursor = null } = checked;
     return this._call('list', { filter, sort, limit, cursor });
   }
 
-  listAll(options = {}) {
-    const { filter = null, sort = null } = options;
+  listAll(options) {
+    let checked;
+    try {
+      checked = listOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { filter = null, sort = null } = checked;
     return this._call('listAll', { filter, sort });
   }
 
-  async *pages(options = {}) {
-    const { filter = null, sort = null, limit = DEFAULT_PAGE_SIZE } = options;
+  async *pages(options) {
+    const { filter = null, sort = null, limit = DEFAULT_PAGE_SIZE } = listOptions(options);
     let cursor = null;
     do {
       const page = await this.list({ filter, sort, limit, cursor });
@@ -235,7 +275,7 @@ class Repository {
     } while (cursor !== null);
   }
 
-  async *iterate(options = {}) {
+  async *iterate(options) {
     for await (const page of this.pages(options)) {
       yield* page.items;
     }
@@ -325,6 +365,22 @@ function checkListener(listener) {
   }
 }
 
+// The addon converts these arguments itself and would throw a plain Error.
+function checkEntities(entities) {
+  if (entities === undefined || entities === null) {
+    return null;
+  }
+  if (!Array.isArray(entities)) {
+    throw validationError('entities', 'must be an array of repository names such as ["computations"]');
+  }
+  entities.forEach((name, index) => {
+    if (typeof name !== 'string') {
+      throw validationError(`entities[${index}]`, 'must be a string such as "computations"');
+    }
+  });
+  return entities;
+}
+
 function subscription(handle, channel) {
   const result = {
     close() {
@@ -404,6 +460,9 @@ class State {
 
   async subscribe(channel, listener) {
     checkListener(listener);
+    if (typeof channel !== 'string') {
+      throw validationError('channel', 'must be a string');
+    }
     let handle;
     try {
       handle = await this._store.subscribe(channel, (text) => listener(decode(text)));
@@ -440,11 +499,12 @@ class Store {
 
   /** Opens a store; unset options come from POLYSTAT_* or the defaults. */
   static async open(options = {}) {
-    if (options === null || typeof options !== 'object') {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw validationError('options', 'must be an object');
     }
+    const encoded = encodeArguments(options);
     try {
-      return new Store(await native.openStore(encode(options)));
+      return new Store(await native.openStore(encoded));
     } catch (error) {
       throw translate(error);
     }
@@ -513,8 +573,9 @@ class Store {
 
   changes(listener, entities = null) {
     checkListener(listener);
+    const names = checkEntities(entities);
     try {
-      const handle = this._store.changes(entities, (text) => listener(decode(text)));
+      const handle = this._store.changes(names, (text) => listener(decode(text)));
       return subscription(handle);
     } catch (error) {
       throw translate(error);
