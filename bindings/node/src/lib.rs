@@ -109,9 +109,17 @@ impl NativeStore {
             ops::call(&store, &op, &args).await
         }
         .await;
-        result
-            .map(|value| json::encode(&value))
-            .map_err(errors::to_napi)
+        result.map(|value| json::encode(&value)).map_err(|error| {
+            // `close` empties the pools under a running call, whose driver
+            // then reports the backend unavailable: report the closed store.
+            let error = match error {
+                Error::Unavailable { .. } if self.closed() => {
+                    Error::configuration("the store was closed while this call ran; open it again")
+                }
+                other => other,
+            };
+            errors::to_napi(error)
+        })
     }
 
     /// The JSON of a record that tier 1 of this process holds, or null,
