@@ -177,7 +177,7 @@ impl NativeStore {
     pub fn changes(
         &self,
         entities: Option<Vec<String>>,
-        listener: events::Listener,
+        listener: events::ChangeListener,
     ) -> napi::Result<NativeSubscription> {
         let store = self.handle()?;
         let names: Option<Vec<&str>> = entities
