@@ -131,6 +131,28 @@ describe('bad arguments', () => {
   });
 });
 
+describe('results', () => {
+  test('have the fields index.d.ts declares', async () => {
+    const store = await openTarget('embedded');
+    const tokens = await store.state.issueTokens('user-1', { role: 'viewer' }, 60, 3600);
+    const tokenFields = ['access_expires_at', 'access_token', 'family_id', 'refresh_expires_at', 'refresh_token'];
+    assert.deepEqual(Object.keys(tokens).sort(), tokenFields);
+    assert.deepEqual(Object.keys(await store.state.refresh(tokens.refresh_token)).sort(), tokenFields);
+    const fresh = await store.state.issueTokens('user-2', null, 60, 3600);
+    const claims = await store.state.verifyAccess(fresh.access_token);
+    assert.deepEqual(Object.keys(claims).sort(), ['claims', 'expires_at', 'family_id', 'subject']);
+    const session = await store.state.createSession({ cart: [] }, 60);
+    assert.deepEqual(Object.keys(session).sort(), ['data', 'expires_at', 'id']);
+    const datasource = await store.datasources.create({ name: 'missing', definitionId: 'file', config: { path: 'none.json' } });
+    const tested = await store.testDatasource(datasource.id);
+    assert.deepEqual(Object.keys(tested).sort(), ['code', 'elapsed', 'message', 'status', 'tested_at']);
+    assert.equal(tested.status, 'failed');
+    assert.equal(tested.code, 'VALIDATION');
+    assert.equal(typeof tested.elapsed, 'number');
+    await store.close();
+  });
+});
+
 describe('close', () => {
   test('calls cut off by close() reject as CONFIGURATION', async () => {
     const store = await openTarget('embedded');
