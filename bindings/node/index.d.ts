@@ -1,8 +1,11 @@
 // Type definitions of the polystat Node package.
 //
 // Every operation that touches a backend returns a Promise. Records are plain
-// objects: `id`, `version`, `created_at`, `updated_at` (RFC 3339 strings),
-// then the entity's fields, named as in the Rust core (snake_case).
+// objects: `id`, `version`, the creation and update instants (RFC 3339
+// strings), then the entity's fields, named as in the Rust core. Users,
+// catalogs, controls, scopes, secrets and service accounts use snake_case
+// (`created_at`); computations, guarantee points, mashups, datasources,
+// linkers and folders use camelCase (`createdAt`).
 // Integers beyond Number.MAX_SAFE_INTEGER come back as BigInt; every
 // integer argument accepts a number or a BigInt.
 
