@@ -120,6 +120,8 @@ fn lost(event: &ChangeEvent) -> u64 {
     }
 }
 
+// NOTE: pub/sub messages have no `missed` event, so their queue is
+// unbounded: a listener that falls behind makes it grow without limit.
 pub fn forward_messages(mut subscription: Subscription, listener: Listener) -> NativeSubscription {
     let task = napi::bindgen_prelude::spawn(async move {
         while let Some(message) = subscription.next().await {
