@@ -304,10 +304,7 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let (before_query, query) = match rest.split_once('?') {
-        Some((before, query)) => (before, Some(query)),
-        None => (rest, None),
-    };
+    let (before_query, query) = split_query(rest);
     // The host part follows the last `@`: a password may contain `@` itself.
     let mut redacted = match before_query.rsplit_once('@') {
         Some((userinfo, host)) => {
@@ -321,6 +318,26 @@ pub fn redact_url(url: &str) -> String {
         redacted.push_str(&redact_query(query));
     }
     redacted
+}
+
+/// Splits `rest` (the URL after `scheme://`) at the `?` of the query. A `?`
+/// followed by an `@` with no `=` or `&` in between is taken as part of an
+/// unencoded password, as in `user:pa?ss@host`, and the query starts later.
+fn split_query(rest: &str) -> (&str, Option<&str>) {
+    let search_from = match rest.split_once('?') {
+        Some((before, after)) if !before.contains('@') => match after.find('@') {
+            Some(at) if !after[..at].contains(['=', '&']) => before.len() + 1 + at + 1,
+            _ => 0,
+        },
+        _ => 0,
+    };
+    match rest[search_from..].find('?') {
+        Some(index) => {
+            let split = search_from + index;
+            (&rest[..split], Some(&rest[split + 1..]))
+        }
+        None => (rest, None),
+    }
 }
 
 /// Replaces each port of the authority (`host:port,host:port`) that is

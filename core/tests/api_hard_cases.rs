@@ -84,6 +84,9 @@ fn redact_url_hides_query_password() {
     );
     assert!(!redacted.contains("pw-SENTINEL"), "{redacted}");
     assert!(redacted.ends_with("&sslmode=disable"), "{redacted}");
+    let with_at =
+        polystat::config::redact_url("postgres://db.internal/polystat?password=p@ss-SENTINEL");
+    assert!(!with_at.contains("SENTINEL"), "{with_at}");
 }
 
 #[test]
@@ -91,6 +94,18 @@ fn redact_url_hides_password_without_host() {
     // A URL missing its `@host` reads the password as a port.
     let redacted = polystat::config::redact_url("postgres://polystat:pw-SENTINEL");
     assert!(!redacted.contains("pw-SENTINEL"), "{redacted}");
+}
+
+#[test]
+fn redact_url_hides_password_with_question_mark() {
+    let redacted = polystat::config::redact_url(
+        "postgres://user:pa?ss-SENTINEL@db.internal/polystat?sslmode=disable",
+    );
+    assert!(!redacted.contains("SENTINEL"), "{redacted}");
+    assert!(
+        redacted.ends_with("@db.internal/polystat?sslmode=disable"),
+        "{redacted}"
+    );
 }
 
 #[test]
