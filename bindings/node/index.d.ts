@@ -1,8 +1,11 @@
 // Type definitions of the polystat Node package.
 //
 // Every operation that touches a backend returns a Promise. Records are plain
-// objects: `id`, `version`, `created_at`, `updated_at` (RFC 3339 strings),
-// then the entity's fields, named as in the Rust core (snake_case).
+// objects: `id`, `version`, the creation and update instants (RFC 3339
+// strings), then the entity's fields, named as in the Rust core. Users,
+// catalogs, controls, scopes, secrets and service accounts use snake_case
+// (`created_at`); computations, guarantee points, mashups, datasources,
+// linkers and folders use camelCase (`createdAt`).
 // Integers beyond Number.MAX_SAFE_INTEGER come back as BigInt; every
 // integer argument accepts a number or a BigInt.
 
@@ -25,6 +28,8 @@ export type ErrorCode =
 
 /** Every rejection of a polystat Promise is a PolystatError. */
 export class PolystatError extends Error {
+  /** Builds an error from the structured details the addon sends. */
+  constructor(details: { code: ErrorCode; message: string; [field: string]: unknown });
   readonly code: ErrorCode;
   /** Text of the underlying driver or I/O error, when there is one. */
   readonly cause?: string;
@@ -38,7 +43,8 @@ export class PolystatError extends Error {
   readonly backend?: string;
   /** Seconds to wait (RATE_LIMITED). */
   readonly retryAfter?: number;
-  /** Seconds after which the operation stopped (TIMEOUT). */
+  /** Operation that timed out and the seconds after which it stopped (TIMEOUT). */
+  readonly operation?: string;
   readonly after?: number;
   /** Transform module and the limit it hit (TRANSFORM). */
   readonly module?: string;
@@ -102,9 +108,9 @@ export class Repository<T = Record> {
   /** Deletes the record, optionally only at `expectedVersion`. */
   delete(id: string, expectedVersion?: number | bigint | null): Promise<void>;
   /** One page of matching records. */
-  list(options?: ListOptions): Promise<Page<T>>;
+  list(options?: ListOptions | null): Promise<Page<T>>;
   /** Every matching record. */
-  listAll(options?: Omit<ListOptions, 'limit' | 'cursor'>): Promise<T[]>;
+  listAll(options?: Omit<ListOptions, 'limit' | 'cursor'> | null): Promise<T[]>;
   /** Every page, following the cursors. */
   pages(options?: Omit<ListOptions, 'cursor'>): AsyncGenerator<Page<T>>;
   /** Every matching record, a page at a time. */
@@ -165,17 +171,54 @@ export interface StateSubscription extends ChangeSubscription {
   readonly channel: string;
 }
 
+/** Tokens of `issueTokens` and `refresh`; instants are RFC 3339 strings. */
+export interface TokenPair {
+  access_token: string;
+  refresh_token: string;
+  access_expires_at: string;
+  refresh_expires_at: string;
+  /** Shared by every pair refreshed from one `issueTokens` call. */
+  family_id: string;
+}
+
+/** Subject, claims, family and expiry of a verified access token. */
+export interface TokenClaims {
+  subject: string;
+  /** The `claims` value passed to `issueTokens`. */
+  claims: unknown;
+  family_id: string;
+  expires_at: string;
+}
+
+/** A server-side session; `id` is a bearer secret. */
+export interface Session {
+  id: string;
+  data: { [key: string]: unknown };
+  expires_at: string;
+}
+
+/** Result of `testDatasource`; a failed test resolves, with `code` and `message` set. */
+export interface DatasourceTest {
+  status: 'ok' | 'failed';
+  message: string | null;
+  code: ErrorCode | null;
+  tested_at: string;
+  /** Seconds the test took. */
+  elapsed: number;
+}
+
 export class State {
-  issueTokens(subject: string, claims: unknown, accessTtl: number, refreshTtl: number): Promise<object>;
-  verifyAccess(accessToken: string): Promise<object>;
-  refresh(refreshToken: string): Promise<object>;
+  /** `accessTtl` and `refreshTtl` in seconds. */
+  issueTokens(subject: string, claims: unknown, accessTtl: number, refreshTtl: number): Promise<TokenPair>;
+  verifyAccess(accessToken: string): Promise<TokenClaims>;
+  refresh(refreshToken: string): Promise<TokenPair>;
   revokeFamily(familyId: string): Promise<boolean>;
   revokeToken(token: string): Promise<boolean>;
   /** `ttl` in seconds. */
-  createSession(data: object, ttl: number): Promise<object>;
-  getSession(id: string): Promise<object | null>;
-  updateSession(id: string, data: object): Promise<object | null>;
-  touchSession(id: string, ttl: number): Promise<object | null>;
+  createSession(data: object, ttl: number): Promise<Session>;
+  getSession(id: string): Promise<Session | null>;
+  updateSession(id: string, data: object): Promise<Session | null>;
+  touchSession(id: string, ttl: number): Promise<Session | null>;
   deleteSession(id: string): Promise<boolean>;
   /** `window` in seconds; the result's delays are in seconds too. */
   rateLimit(
@@ -288,7 +331,7 @@ export class Store {
   testLinker(linkerId: string, transforms?: { [name: string]: string }, sampleSize?: number): Promise<object>;
   /** A linker's output through the cache; writes nothing. */
   linkerResult(linkerId: string, transforms?: { [name: string]: string }, sampleSize?: number): Promise<object>;
-  testDatasource(datasourceId: string): Promise<object>;
+  testDatasource(datasourceId: string): Promise<DatasourceTest>;
   /** Imports an OSCAL catalog from a file path or a parsed document. */
   importOscal(catalog: string | object): Promise<object>;
   /** Runs a job file as `polystat evaluate` does. */
@@ -296,5 +339,5 @@ export class Store {
   /** Evaluates one control over linked records; resolves to the computation fields, not stored. */
   evaluateControl(input: EvaluateControlInput): Promise<object>;
   /** Calls `listener` for each change to the named entities (all when omitted). Does not keep the process alive. */
-  changes(listener: (event: ChangeEvent) => void, entities?: EntityName[]): ChangeSubscription;
+  changes(listener: (event: ChangeEvent) => void, entities?: EntityName[] | null): ChangeSubscription;
 }

@@ -80,22 +80,47 @@ function translate(error) {
 
 // Text with integers beyond 2^53 starts with BIG_PREFIX and carries each of
 // them as a string that starts with BIG_MARK. Both directions use this form.
+// In such text, a string that starts with NUL gets one more NUL in front
+// (ESCAPED_NUL), so that it cannot pass for an integer. Text with such a
+// string is marked too.
 const BIG_PREFIX = 'B';
 const BIG_MARK = '\u0000bigint:';
+const NUL = '\u0000';
+const ESCAPED_NUL = '\u0000\u0000';
 
 function encode(value) {
-  let big = false;
+  let marked = false;
   const text = JSON.stringify(value === undefined ? null : value, function replace(key, item) {
     if (typeof item === 'bigint') {
-      big = true;
+      marked = true;
       return BIG_MARK + item.toString();
+    }
+    if (typeof item === 'string' && item.startsWith(NUL)) {
+      marked = true;
+      return NUL + item;
     }
     if (typeof item === 'number') {
       checkNumber(key, item);
     }
     return item;
   });
-  return big ? BIG_PREFIX + text : text;
+  return marked ? BIG_PREFIX + text : text;
+}
+
+/** Encodes call arguments; values with no JSON form reject as VALIDATION. */
+function encodeArguments(args) {
+  try {
+    return encode(args);
+  } catch (error) {
+    if (error instanceof PolystatError) {
+      throw error;
+    }
+    // JSON.stringify throws TypeError for cycles and RangeError for
+    // nesting deeper than the stack allows.
+    const invalid = validationError('arguments', `cannot be converted to JSON: ${error.message}`);
+    invalid.cause = error.message;
+    throw invalid;
+  }
 }
 
 function checkNumber(key, number) {
@@ -120,6 +145,9 @@ function decode(text) {
 
 function revive(value) {
   if (typeof value === 'string') {
+    if (value.startsWith(ESCAPED_NUL)) {
+      return value.slice(NUL.length);
+    }
     return value.startsWith(BIG_MARK) ? BigInt(value.slice(BIG_MARK.length)) : value;
   }
   if (Array.isArray(value)) {
@@ -135,9 +163,10 @@ function revive(value) {
 
 /** Runs one addon operation; every failure becomes a rejection. */
 async function call(store, op, args) {
+  const encoded = encodeArguments(args);
   let text;
   try {
-    text = await store.call(op, encode(args));
+    text = await store.call(op, encoded);
   } catch (error) {
     throw translate(error);
   }
@@ -147,6 +176,17 @@ async function call(store, op, args) {
 // ---------------------------------------------------------- repositories
 
 const DEFAULT_PAGE_SIZE = 1000;
+
+/** Checks the options object of a list call; null and undefined mean none. */
+function listOptions(options) {
+  if (options === undefined || options === null) {
+    return {};
+  }
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw validationError('options', 'must be an object such as { filter, sort, limit }');
+  }
+  return options;
+}
 
 /** Records of one entity. */
 class Repository {
@@ -203,18 +243,30 @@ class Repository {
     await this._call('delete', { id, expectedVersion });
   }
 
-  list(options = {}) {
-    const { filter = null, sort = null, limit = null, cursor = null } = options;
+  list(options) {
+    let checked;
+    try {
+      checked = listOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { filter = null, sort = null, limit = null, cursor = null } = checked;
     return this._call('list', { filter, sort, limit, cursor });
   }
 
-  listAll(options = {}) {
-    const { filter = null, sort = null } = options;
+  listAll(options) {
+    let checked;
+    try {
+      checked = listOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { filter = null, sort = null } = checked;
     return this._call('listAll', { filter, sort });
   }
 
-  async *pages(options = {}) {
-    const { filter = null, sort = null, limit = DEFAULT_PAGE_SIZE } = options;
+  async *pages(options) {
+    const { filter = null, sort = null, limit = DEFAULT_PAGE_SIZE } = listOptions(options);
     let cursor = null;
     do {
       const page = await this.list({ filter, sort, limit, cursor });
@@ -223,7 +275,7 @@ class Repository {
     } while (cursor !== null);
   }
 
-  async *iterate(options = {}) {
+  async *iterate(options) {
     for await (const page of this.pages(options)) {
       yield* page.items;
     }
@@ -313,6 +365,22 @@ function checkListener(listener) {
   }
 }
 
+// The addon converts these arguments itself and would throw a plain Error.
+function checkEntities(entities) {
+  if (entities === undefined || entities === null) {
+    return null;
+  }
+  if (!Array.isArray(entities)) {
+    throw validationError('entities', 'must be an array of repository names such as ["computations"]');
+  }
+  entities.forEach((name, index) => {
+    if (typeof name !== 'string') {
+      throw validationError(`entities[${index}]`, 'must be a string such as "computations"');
+    }
+  });
+  return entities;
+}
+
 function subscription(handle, channel) {
   const result = {
     close() {
@@ -392,6 +460,9 @@ class State {
 
   async subscribe(channel, listener) {
     checkListener(listener);
+    if (typeof channel !== 'string') {
+      throw validationError('channel', 'must be a string');
+    }
     let handle;
     try {
       handle = await this._store.subscribe(channel, (text) => listener(decode(text)));
@@ -491,11 +562,12 @@ class Store {
 
   /** Opens a store; unset options come from POLYSTAT_* or the defaults. */
   static async open(options = {}) {
-    if (options === null || typeof options !== 'object') {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw validationError('options', 'must be an object');
     }
+    const encoded = encodeArguments(options);
     try {
-      return new Store(await native.openStore(encode(options)));
+      return new Store(await native.openStore(encoded));
     } catch (error) {
       throw translate(error);
     }
@@ -564,8 +636,9 @@ class Store {
 
   changes(listener, entities = null) {
     checkListener(listener);
+    const names = checkEntities(entities);
     try {
-      const handle = this._store.changes(entities, (text) => listener(decode(text)));
+      const handle = this._store.changes(names, (text) => listener(decode(text)));
       return subscription(handle);
     } catch (error) {
       throw translate(error);

@@ -296,17 +296,89 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// Redacts the password of a URL such as `postgres://user:pw@host/db`.
+/// Redacts the passwords of a URL: the one in `postgres://user:pw@host/db`,
+/// and the values of query parameters whose name contains `password`, such
+/// as PostgreSQL's `?password=`. In a URL with no `@`, a port that is not a
+/// number is redacted too, as it may be a password whose `@host` is missing.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
+    let (before_query, query) = split_query(rest);
     // The host part follows the last `@`: a password may contain `@` itself.
-    match rest.rsplit_once('@') {
+    let mut redacted = match before_query.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
             format!("{scheme}://{user}:***@{host}")
         }
-        None => url.to_string(),
+        None => format!("{scheme}://{}", redact_ports(before_query)),
+    };
+    if let Some(query) = query {
+        redacted.push('?');
+        redacted.push_str(&redact_query(query));
     }
+    redacted
+}
+
+/// Splits `rest` (the URL after `scheme://`) at the `?` of the query. A `?`
+/// followed by an `@` with no `=` or `&` in between is taken as part of an
+/// unencoded password, as in `user:pa?ss@host`, and the query starts later.
+fn split_query(rest: &str) -> (&str, Option<&str>) {
+    let search_from = match rest.split_once('?') {
+        Some((before, after)) if !before.contains('@') => match after.find('@') {
+            Some(at) if !after[..at].contains(['=', '&']) => before.len() + 1 + at + 1,
+            _ => 0,
+        },
+        _ => 0,
+    };
+    match rest[search_from..].find('?') {
+        Some(index) => {
+            let split = search_from + index;
+            (&rest[..split], Some(&rest[split + 1..]))
+        }
+        None => (rest, None),
+    }
+}
+
+/// Replaces each port of the authority (`host:port,host:port`) that is
+/// not a number with `***`.
+fn redact_ports(before_query: &str) -> String {
+    let (authority, path) = match before_query.find('/') {
+        Some(index) => before_query.split_at(index),
+        None => (before_query, ""),
+    };
+    let hosts: Vec<String> = authority
+        .split(',')
+        .map(|host| {
+            // An IPv6 address in brackets has colons of its own.
+            let start = host.rfind(']').map_or(0, |index| index + 1);
+            match host[start..].rfind(':') {
+                Some(colon) => {
+                    let (name, port) = host.split_at(start + colon + 1);
+                    if port.chars().all(|c| c.is_ascii_digit()) {
+                        host.to_string()
+                    } else {
+                        format!("{name}***")
+                    }
+                }
+                None => host.to_string(),
+            }
+        })
+        .collect();
+    format!("{}{path}", hosts.join(","))
+}
+
+/// Replaces the value of each query parameter whose name contains
+/// `password` with `***`.
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                format!("{name}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }

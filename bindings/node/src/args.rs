@@ -55,7 +55,10 @@ impl Args {
         Uuid::parse_str(text).map_err(|e| {
             Error::validation(
                 name,
-                format!("{text:?} is not a UUID ({e}); pass the id of a record"),
+                format!(
+                    "{} is not a UUID ({e}); pass the id of a record",
+                    excerpt(text)
+                ),
             )
         })
     }
@@ -137,4 +140,18 @@ impl Args {
         serde_json::from_value(self.value(name)?.clone())
             .map_err(|e| Error::validation(name, format!("{e}; check the field names and types")))
     }
+}
+
+/// Maximum number of characters of a rejected value that a message quotes.
+const EXCERPT_CHARS: usize = 64;
+
+/// Quotes `text` for an error message, cut to [`EXCERPT_CHARS`] characters
+/// so that a huge argument does not make a huge message.
+fn excerpt(text: &str) -> String {
+    let length = text.chars().count();
+    if length <= EXCERPT_CHARS {
+        return format!("{text:?}");
+    }
+    let start: String = text.chars().take(EXCERPT_CHARS).collect();
+    format!("{start:?}... ({length} characters)")
 }

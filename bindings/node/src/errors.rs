@@ -57,10 +57,18 @@ fn describe(error: &Error) -> Value {
 
 /// Joins the chain of underlying errors (driver, I/O) into one line, if any.
 fn cause(error: &Error) -> Option<String> {
-    let mut parts = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
     let mut source = error.source();
     while let Some(current) = source {
-        parts.push(current.to_string());
+        let text = current.to_string();
+        // Many errors print their source after their own words; a source
+        // already at the end of the previous part adds nothing.
+        if !parts
+            .last()
+            .is_some_and(|previous| previous.ends_with(&text))
+        {
+            parts.push(text);
+        }
         source = current.source();
     }
     (!parts.is_empty()).then(|| parts.join(": "))

@@ -3,10 +3,12 @@
 //! The listener is a weak thread-safe function: it does not keep the Node
 //! event loop alive, so a script that subscribes and returns still exits.
 
+use std::time::Duration;
+
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use napi_derive::napi;
-use polystat::changes::Changes;
+use polystat::changes::{ChangeEvent, ChangeKind, ChangeOrigin, Changes, CAPACITY};
 use polystat::state::Subscription;
 use tokio::task::AbortHandle;
 
@@ -15,6 +17,16 @@ use crate::json;
 /// A JavaScript function called with one JSON text per event; weak, with
 /// errors left to the callee.
 pub type Listener = ThreadsafeFunction<String, (), String, Status, false, true>;
+
+/// A change listener with a queue of at most [`CAPACITY`] events, the
+/// buffer the core keeps per subscriber. Without the bound, a listener
+/// that falls behind would queue events without limit and never get the
+/// `missed` event.
+pub type ChangeListener = ThreadsafeFunction<String, (), String, Status, false, true, CAPACITY>;
+
+/// Wait before offering the `missed` event again to a full queue when no
+/// new event comes to retry with.
+const MISSED_RETRY: Duration = Duration::from_millis(20);
 
 /// A running subscription. It runs until `close` or until the store is
 /// closed, even when JavaScript drops the object: a listener passed in
@@ -37,14 +49,41 @@ impl NativeSubscription {
     }
 }
 
-pub fn forward_changes(mut changes: Changes, listener: Listener) -> NativeSubscription {
+pub fn forward_changes(mut changes: Changes, listener: ChangeListener) -> NativeSubscription {
     let task = napi::bindgen_prelude::spawn(async move {
-        while let Some(event) = changes.next().await {
-            let text = serde_json::to_value(&event)
-                .map(|value| json::encode(&value))
-                .unwrap_or_default();
-            if listener.call(text, ThreadsafeFunctionCallMode::NonBlocking) == Status::Closing {
-                break;
+        // Events that the full queue turned away, not yet reported.
+        let mut dropped: u64 = 0;
+        loop {
+            let next = if dropped == 0 {
+                changes.next().await
+            } else {
+                tokio::select! {
+                    event = changes.next() => event,
+                    () = tokio::time::sleep(MISSED_RETRY) => {
+                        match send(&listener, &missed(dropped)) {
+                            Status::Ok => dropped = 0,
+                            Status::QueueFull => {}
+                            _ => break,
+                        }
+                        continue;
+                    }
+                }
+            };
+            let Some(event) = next else { break };
+            if dropped > 0 {
+                match send(&listener, &missed(dropped)) {
+                    Status::Ok => dropped = 0,
+                    Status::QueueFull => {
+                        dropped += lost(&event);
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+            match send(&listener, &event) {
+                Status::Ok => {}
+                Status::QueueFull => dropped += lost(&event),
+                _ => break,
             }
         }
     });
@@ -53,6 +92,36 @@ pub fn forward_changes(mut changes: Changes, listener: Listener) -> NativeSubscr
     }
 }
 
+/// Queues one event for the listener without waiting.
+fn send(listener: &ChangeListener, event: &ChangeEvent) -> Status {
+    let text = serde_json::to_value(event)
+        .map(|value| json::encode(&value))
+        .unwrap_or_default();
+    listener.call(text, ThreadsafeFunctionCallMode::NonBlocking)
+}
+
+/// Builds the event that reports `count` events the listener did not get.
+fn missed(count: u64) -> ChangeEvent {
+    ChangeEvent {
+        kind: ChangeKind::Missed,
+        entity: None,
+        ids: Vec::new(),
+        origin: ChangeOrigin::Local,
+        missed: count,
+    }
+}
+
+/// Counts the events lost when `event` is dropped: a `missed` event
+/// carries its own count.
+fn lost(event: &ChangeEvent) -> u64 {
+    match event.kind {
+        ChangeKind::Missed => event.missed.max(1),
+        _ => 1,
+    }
+}
+
+// NOTE: pub/sub messages have no `missed` event, so their queue is
+// unbounded: a listener that falls behind makes it grow without limit.
 pub fn forward_messages(mut subscription: Subscription, listener: Listener) -> NativeSubscription {
     let task = napi::bindgen_prelude::spawn(async move {
         while let Some(message) = subscription.next().await {

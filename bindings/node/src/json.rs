@@ -4,7 +4,9 @@
 //! with a larger integer starts with [`BIG_PREFIX`] and carries each such
 //! integer as a string starting with [`BIG_MARK`]. The JavaScript side
 //! turns those strings into BigInt values, and marks its own BigInt
-//! arguments the same way.
+//! arguments the same way. In marked text, a string that starts with NUL
+//! carries one more NUL in front ([`ESCAPED_NUL`]), so that it is never
+//! read as an integer. Text with such a string is marked too.
 
 use serde_json::{Number, Value};
 
@@ -12,6 +14,8 @@ use serde_json::{Number, Value};
 pub const BIG_PREFIX: char = 'B';
 /// Start of a string that stands for an integer.
 pub const BIG_MARK: &str = "\u{0}bigint:";
+/// Start of a marked string whose original starts with NUL, one NUL longer.
+const ESCAPED_NUL: &str = "\u{0}\u{0}";
 
 const MAX_SAFE: u64 = (1 << 53) - 1;
 
@@ -48,9 +52,12 @@ fn unsafe_integer(number: &Number) -> bool {
     }
 }
 
+/// Whether the text of `value` needs marking: it contains an integer
+/// beyond 2^53 or a string that could be mistaken for a mark.
 fn has_big(value: &Value) -> bool {
     match value {
         Value::Number(number) => unsafe_integer(number),
+        Value::String(text) => text.starts_with('\0'),
         Value::Array(items) => items.iter().any(has_big),
         Value::Object(map) => map.values().any(has_big),
         _ => false,
@@ -62,6 +69,7 @@ fn mark(value: &mut Value) {
         Value::Number(number) if unsafe_integer(number) => {
             *value = Value::String(format!("{BIG_MARK}{number}"));
         }
+        Value::String(text) if text.starts_with('\0') => text.insert(0, '\0'),
         Value::Array(items) => items.iter_mut().for_each(mark),
         Value::Object(map) => map.values_mut().for_each(mark),
         _ => {}
@@ -71,7 +79,9 @@ fn mark(value: &mut Value) {
 fn unmark(field: &str, value: &mut Value) -> polystat::Result<()> {
     match value {
         Value::String(text) => {
-            if let Some(digits) = text.strip_prefix(BIG_MARK) {
+            if text.starts_with(ESCAPED_NUL) {
+                text.remove(0);
+            } else if let Some(digits) = text.strip_prefix(BIG_MARK) {
                 let number = digits
                     .parse::<i64>()
                     .map(Number::from)

@@ -109,9 +109,17 @@ impl NativeStore {
             ops::call(&store, &op, &args).await
         }
         .await;
-        result
-            .map(|value| json::encode(&value))
-            .map_err(errors::to_napi)
+        result.map(|value| json::encode(&value)).map_err(|error| {
+            // `close` empties the pools under a running call, whose driver
+            // then reports the backend unavailable: report the closed store.
+            let error = match error {
+                Error::Unavailable { .. } if self.closed() => {
+                    Error::configuration("the store was closed while this call ran; open it again")
+                }
+                other => other,
+            };
+            errors::to_napi(error)
+        })
     }
 
     /// Returns the JSON of a record in this process's tier-1 cache, or null,
@@ -169,7 +177,7 @@ impl NativeStore {
     pub fn changes(
         &self,
         entities: Option<Vec<String>>,
-        listener: events::Listener,
+        listener: events::ChangeListener,
     ) -> napi::Result<NativeSubscription> {
         let store = self.handle()?;
         let names: Option<Vec<&str>> = entities

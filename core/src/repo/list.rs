@@ -102,6 +102,9 @@ struct Cursor {
     /// The sort fields and directions the cursor was made for.
     #[serde(rename = "s", default)]
     sort: String,
+    /// The collection listed; empty in cursors made before it was recorded.
+    #[serde(rename = "c", default)]
+    collection: String,
 }
 
 /// Describes a sort as text, so a cursor can be matched to its sort.
@@ -118,7 +121,7 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
     }
 
-    fn decode(text: &str, sort: &SortSpec) -> Result<Cursor> {
+    fn decode(text: &str, collection: &str, sort: &SortSpec) -> Result<Cursor> {
         let invalid = || {
             Error::validation(
                 "cursor",
@@ -127,6 +130,15 @@ impl Cursor {
         };
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        if !cursor.collection.is_empty() && cursor.collection != collection {
+            return Err(Error::validation(
+                "cursor",
+                format!(
+                    "was made for a list of {}, not {collection}; start again without a cursor",
+                    cursor.collection
+                ),
+            ));
+        }
         if cursor.keys.len() != sort.fields().len() || cursor.sort != sort_signature(sort) {
             return Err(Error::validation(
                 "cursor",
@@ -153,7 +165,7 @@ impl<T: Hooks> Repository<T> {
         let cursor = options
             .cursor
             .as_deref()
-            .map(|c| Cursor::decode(c, &sort))
+            .map(|c| Cursor::decode(c, T::SPEC.name, &sort))
             .transpose()?;
         let span = tracing::debug_span!("polystat", operation = "list", entity = T::SPEC.entity);
         let load = || async {
@@ -254,6 +266,7 @@ impl<T: Hooks> Repository<T> {
                     keys: Vec::new(),
                     id: last.id,
                     sort: String::new(),
+                    collection: T::SPEC.name.to_string(),
                 }
                 .encode(),
             ),
@@ -298,6 +311,7 @@ impl<T: Hooks> Repository<T> {
                 keys: keys.clone(),
                 id: row.id,
                 sort: sort_signature(sort),
+                collection: T::SPEC.name.to_string(),
             }
             .encode()
         });
