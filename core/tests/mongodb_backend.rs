@@ -440,6 +440,51 @@ async fn pages_by_id_and_sorted() {
     );
 }
 
+#[tokio::test]
+async fn list_all_reads_past_one_batch() {
+    let db = MongoStore::open().await;
+    let folders = db.store.folders();
+    let items = (0..2_500)
+        .map(|i| Folder {
+            name: format!("f{i:04}"),
+            parent_id: None,
+        })
+        .collect();
+    let created = folders.bulk_insert(items).await.unwrap();
+    let mut ids: Vec<Uuid> = created.iter().map(|f| f.id).collect();
+    ids.sort();
+
+    let all = folders.list_all(&ListOptions::new()).await.unwrap();
+    let listed: Vec<Uuid> = all.iter().map(|f| f.id).collect();
+    assert_eq!(listed, ids);
+
+    let first = folders
+        .list(&ListOptions::new().limit(1_200))
+        .await
+        .unwrap();
+    let cursor = first.next_cursor.expect("a cursor after 1,200 of 2,500");
+    let rest = folders
+        .list_all(&ListOptions::new().cursor(cursor))
+        .await
+        .unwrap();
+    let rest: Vec<Uuid> = rest.iter().map(|f| f.id).collect();
+    assert_eq!(rest, ids[1_200..]);
+
+    let options = ListOptions::new()
+        .filter(json!({ "name": { "$gte": "f1000" } }))
+        .sort(json!({ "name": -1 }));
+    let sorted = folders.list_all(&options).await.unwrap();
+    let names: Vec<String> = sorted.iter().map(|f| f.data.name.clone()).collect();
+    let expected: Vec<String> = (1_000..2_500).rev().map(|i| format!("f{i:04}")).collect();
+    assert_eq!(names, expected);
+
+    let page = folders.list(&options.clone().limit(100)).await.unwrap();
+    let cursor = page.next_cursor.expect("a cursor after 100 of 1,500");
+    let rest = folders.list_all(&options.cursor(cursor)).await.unwrap();
+    let names: Vec<String> = rest.iter().map(|f| f.data.name.clone()).collect();
+    assert_eq!(names, expected[100..]);
+}
+
 /// Bodies that exercise every conversion rule.
 fn round_trip_value() -> Value {
     json!({

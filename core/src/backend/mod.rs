@@ -127,18 +127,34 @@ impl Backend {
         dispatch!(self, b => b.delete(spec, id, expected_version).await)
     }
 
-    /// Reads up to `limit` rows in id order after `after` that match every key
-    /// condition. `filter` is the whole parsed filter: a backend may use it to
-    /// narrow the read, and the caller still checks every row against it.
-    pub async fn scan(
-        &self,
-        spec: &CollectionSpec,
-        keys: &[KeyEquals],
-        filter: &Filter,
+    /// Starts a read of the rows after `after` that match every key
+    /// condition, in id order, handed out `batch_size` rows at a time.
+    /// `filter` is the whole parsed filter: a backend may use it to narrow the
+    /// read, and the caller still checks every row against it. Nothing is
+    /// sent before the first [`Scan::next_batch`].
+    pub fn scan<'a>(
+        &'a self,
+        spec: &'a CollectionSpec,
+        keys: &'a [KeyEquals],
+        filter: &'a Filter,
         after: Option<Uuid>,
-        limit: usize,
-    ) -> Result<Vec<Row>> {
-        dispatch!(self, b => b.scan(spec, keys, filter, after, limit).await)
+        batch_size: usize,
+    ) -> Result<Scan<'a>> {
+        let batch_size = batch_size.max(1);
+        let source = match self {
+            Backend::Sqlite(backend) => ScanSource::Sqlite(backend, Keyset::after(after)),
+            Backend::Postgres(backend) => ScanSource::Postgres(backend, Keyset::after(after)),
+            Backend::Mongo(backend) => ScanSource::Cursor(Box::new(
+                backend.scan(spec, keys, filter, after, batch_size)?,
+            )),
+        };
+        Ok(Scan {
+            spec,
+            keys,
+            filter,
+            batch_size,
+            source,
+        })
     }
 
     /// Counts rows matching every key condition.
@@ -154,6 +170,77 @@ impl Backend {
         rows: &[Row],
     ) -> Result<()> {
         dispatch!(self, b => b.replace(spec, delete_ids, rows).await)
+    }
+}
+
+/// A read of rows in id order, batch by batch, that [`Backend::scan`]
+/// starts. The MongoDB backend reads through one server cursor, so the
+/// server runs the query once however many batches follow. The SQL
+/// backends run one keyset query per batch (`id > last id ORDER BY id
+/// LIMIT n`), which their primary key index serves.
+pub(crate) struct Scan<'a> {
+    spec: &'a CollectionSpec,
+    keys: &'a [KeyEquals],
+    filter: &'a Filter,
+    batch_size: usize,
+    source: ScanSource<'a>,
+}
+
+enum ScanSource<'a> {
+    Sqlite(&'a sqlite::SqliteBackend, Keyset),
+    Postgres(&'a postgres::PostgresBackend, Keyset),
+    /// Boxed, because a driver cursor is large.
+    Cursor(Box<mongodb::MongoScan<'a>>),
+}
+
+/// Position of a keyset scan.
+struct Keyset {
+    /// Id of the last row handed out.
+    after: Option<Uuid>,
+    finished: bool,
+}
+
+impl Keyset {
+    fn after(after: Option<Uuid>) -> Keyset {
+        Keyset {
+            after,
+            finished: false,
+        }
+    }
+
+    /// Moves past `rows`, one batch of `limit` rows at most.
+    fn advance(&mut self, rows: &[Row], limit: usize) {
+        self.finished = rows.len() < limit;
+        if let Some(last) = rows.last() {
+            self.after = Some(last.id);
+        }
+    }
+}
+
+impl Scan<'_> {
+    /// Reads the next rows, at most the batch size; an empty vector means
+    /// that the scan is finished.
+    pub async fn next_batch(&mut self) -> Result<Vec<Row>> {
+        let (spec, keys, filter, limit) = (self.spec, self.keys, self.filter, self.batch_size);
+        let (rows, keyset) = match &mut self.source {
+            ScanSource::Cursor(cursor) => return cursor.next_batch().await,
+            ScanSource::Sqlite(_, Keyset { finished: true, .. })
+            | ScanSource::Postgres(_, Keyset { finished: true, .. }) => return Ok(Vec::new()),
+            ScanSource::Sqlite(backend, keyset) => {
+                let rows = backend
+                    .scan(spec, keys, filter, keyset.after, limit)
+                    .await?;
+                (rows, keyset)
+            }
+            ScanSource::Postgres(backend, keyset) => {
+                let rows = backend
+                    .scan(spec, keys, filter, keyset.after, limit)
+                    .await?;
+                (rows, keyset)
+            }
+        };
+        keyset.advance(&rows, limit);
+        Ok(rows)
     }
 }
 

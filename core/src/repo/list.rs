@@ -10,7 +10,7 @@ use serde_json::Value;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{from_row, row_json, Hooks, Repository};
+use super::{from_row, into_record, row_json, Hooks, Repository};
 use crate::backend::{KeyEquals, Row};
 use crate::cache::{stable_hash, Cached, Key, PageRows};
 use crate::error::{Error, Result};
@@ -202,19 +202,37 @@ impl<T: Hooks> Repository<T> {
         }
     }
 
-    /// Lists every record matching the filter, following cursors.
+    /// Lists every record matching the filter, in the order of
+    /// [`Repository::list`], after `options.cursor` when it is set.
+    /// `options.limit` is ignored. The records come from one scan, which is
+    /// one server cursor on MongoDB, and never from the cache.
     pub async fn list_all(&self, options: &ListOptions) -> Result<Vec<Record<T>>> {
-        let mut options = options.clone();
-        options.limit = Some(MAX_PAGE_SIZE);
-        let mut all = Vec::new();
-        loop {
-            let page = self.list(&options).await?;
-            all.extend(page.items);
-            match page.next_cursor {
-                Some(cursor) => options.cursor = Some(cursor),
-                None => return Ok(all),
+        let filter = Filter::parse(&options.filter)?;
+        let sort = SortSpec::parse(&options.sort)?;
+        let cursor = options
+            .cursor
+            .as_deref()
+            .map(|c| Cursor::decode(c, &sort))
+            .transpose()?;
+        let span =
+            tracing::debug_span!("polystat", operation = "list_all", entity = T::SPEC.entity);
+        let rows = async {
+            if sort.fields().is_empty() {
+                let mut rows = Vec::new();
+                self.scan(&filter, cursor.map(|c| c.id), |row, _| {
+                    rows.push(row);
+                    true
+                })
+                .await?;
+                return Ok::<_, Error>(rows);
             }
+            let mut matches = self.sorted_matches(&filter, &sort).await?;
+            let start = cursor.map_or(0, |c| position_after(&matches, &c, &sort));
+            Ok(matches.drain(start..).map(|(_, row)| row).collect())
         }
+        .instrument(span)
+        .await?;
+        rows.into_iter().map(into_record).collect()
     }
 
     /// Returns the first record matching the filter in id order.
@@ -242,7 +260,8 @@ impl<T: Hooks> Repository<T> {
     }
 
     /// Pages in id order: the database does the ordering and the cursor is
-    /// the last id, so each page costs only the rows it reads.
+    /// the last id, so each page costs one query (one cursor on MongoDB)
+    /// that stops after the rows it needs.
     async fn list_by_id(
         &self,
         filter: &Filter,
@@ -256,7 +275,7 @@ impl<T: Hooks> Repository<T> {
                 more = true;
                 return false;
             }
-            items.push(row.clone());
+            items.push(row);
             true
         })
         .await?;
@@ -289,21 +308,8 @@ impl<T: Hooks> Repository<T> {
         cursor: Option<Cursor>,
         limit: usize,
     ) -> Result<PageRows> {
-        let mut matches: Vec<(Vec<Value>, Row)> = Vec::new();
-        self.scan(filter, None, |row, json| {
-            matches.push((sort.sort_key(json), row.clone()));
-            true
-        })
-        .await?;
-        let order = |a: &[Value], a_id: &Uuid, b: &[Value], b_id: &Uuid| {
-            sort.compare_keys(a, b).then_with(|| a_id.cmp(b_id))
-        };
-        matches.sort_by(|(ka, ra), (kb, rb)| order(ka, &ra.id, kb, &rb.id));
-        let start = match &cursor {
-            Some(c) => matches
-                .partition_point(|(k, r)| order(k, &r.id, &c.keys, &c.id) != Ordering::Greater),
-            None => 0,
-        };
+        let mut matches = self.sorted_matches(filter, sort).await?;
+        let start = cursor.map_or(0, |c| position_after(&matches, &c, sort));
         let end = (start + limit).min(matches.len());
         let next_cursor = (end < matches.len()).then(|| {
             let (keys, row) = &matches[end - 1];
@@ -319,36 +325,70 @@ impl<T: Hooks> Repository<T> {
         Ok(PageRows { rows, next_cursor })
     }
 
-    /// Streams rows in id order through `visit` until it returns false.
+    /// Reads every row matching the filter with its sort key, in sort order
+    /// with ties broken by id.
+    async fn sorted_matches(
+        &self,
+        filter: &Filter,
+        sort: &SortSpec,
+    ) -> Result<Vec<(Vec<Value>, Row)>> {
+        let mut matches = Vec::new();
+        self.scan(filter, None, |row, json| {
+            let json = json.unwrap_or_else(|| row_json::<T>(&row));
+            matches.push((sort.sort_key(&json), row));
+            true
+        })
+        .await?;
+        matches.sort_by(|(ka, ra), (kb, rb)| sort_order(sort, ka, &ra.id, kb, &rb.id));
+        Ok(matches)
+    }
+
+    /// Streams the rows that match the filter, in id order after `after`,
+    /// through `visit` until it returns false. `visit` also gets the record
+    /// JSON when the filter was checked on it, so that it is built once.
     async fn scan(
         &self,
         filter: &Filter,
         after: Option<Uuid>,
-        mut visit: impl FnMut(&Row, &Value) -> bool,
+        mut visit: impl FnMut(Row, Option<Value>) -> bool,
     ) -> Result<()> {
         let keys = pushdown(&T::SPEC, filter);
-        let mut after = after;
+        let mut scan = self
+            .backend()
+            .scan(&T::SPEC, &keys, filter, after, SCAN_BATCH)?;
         loop {
-            let rows = self
-                .backend()
-                .scan(&T::SPEC, &keys, filter, after, SCAN_BATCH)
-                .await?;
-            let Some(last) = rows.last() else {
+            let rows = scan.next_batch().await?;
+            if rows.is_empty() {
                 return Ok(());
-            };
-            after = Some(last.id);
-            let full = rows.len() == SCAN_BATCH;
-            for row in &rows {
-                let json = row_json::<T>(row);
-                if filter.matches(&json) && !visit(row, &json) {
+            }
+            for row in rows {
+                let json = if filter.is_empty() {
+                    None
+                } else {
+                    let json = row_json::<T>(&row);
+                    if !filter.matches(&json) {
+                        continue;
+                    }
+                    Some(json)
+                };
+                if !visit(row, json) {
                     return Ok(());
                 }
             }
-            if !full {
-                return Ok(());
-            }
         }
     }
+}
+
+/// Orders rows by sort key, then by id.
+fn sort_order(sort: &SortSpec, a: &[Value], a_id: &Uuid, b: &[Value], b_id: &Uuid) -> Ordering {
+    sort.compare_keys(a, b).then_with(|| a_id.cmp(b_id))
+}
+
+/// Index of the first sorted match after the cursor position.
+fn position_after(matches: &[(Vec<Value>, Row)], cursor: &Cursor, sort: &SortSpec) -> usize {
+    matches.partition_point(|(keys, row)| {
+        sort_order(sort, keys, &row.id, &cursor.keys, &cursor.id) != Ordering::Greater
+    })
 }
 
 /// Equalities on string values at indexed paths, which the database can use.

@@ -332,7 +332,12 @@ fn find_large_integer(value: &Value) -> Option<(String, String)> {
 }
 
 pub(crate) fn from_row<T: Entity>(row: &Row) -> Result<Record<T>> {
-    let data: T = crate::model::parse_body(row.body.clone())?;
+    into_record(row.clone())
+}
+
+/// Builds a record from a row it owns, so the body is not copied.
+pub(crate) fn into_record<T: Entity>(row: Row) -> Result<Record<T>> {
+    let data: T = crate::model::parse_body(row.body)?;
     Ok(Record {
         id: row.id,
         version: row.version,

@@ -94,7 +94,7 @@ fn is_unsent(error: &mongodb::error::Error) -> bool {
     )
 }
 
-fn may_retry(failure: &Failure, retry: Retry) -> bool {
+pub(super) fn may_retry(failure: &Failure, retry: Retry) -> bool {
     match (failure, retry) {
         (Failure::Driver(error), Retry::Read) => is_transient(error),
         (Failure::Driver(error), Retry::Unsent) => is_unsent(error),

@@ -8,9 +8,13 @@ mod filter;
 mod migrate;
 mod reads;
 #[cfg(test)]
+mod scan_tests;
+#[cfg(test)]
 mod tests;
 mod tickets;
 mod writes;
+
+pub(crate) use self::reads::MongoScan;
 
 use std::sync::Arc;
 
@@ -62,6 +66,15 @@ impl MongoBackend {
     /// unreachable server fails the open within that time.
     pub async fn open(url: &str, options: &PoolOptions) -> Result<Self> {
         let client_options = client_options(url, options).await?;
+        Self::connect(url, client_options, options).await
+    }
+
+    /// Opens the backend with driver options already parsed from `url`.
+    async fn connect(
+        url: &str,
+        client_options: ClientOptions,
+        options: &PoolOptions,
+    ) -> Result<Self> {
         let database_name = database_name(&client_options, url)?;
         let label: Arc<str> =
             format!("mongodb ({}/{database_name})", hosts(&client_options.hosts)).into();

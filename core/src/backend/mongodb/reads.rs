@@ -1,13 +1,15 @@
-//! Reads: get by id, scans in id order and counts.
+//! Reads: get by id, scans in id order through one cursor, and counts.
 
+use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
+use mongodb::Cursor;
 use uuid::Uuid;
 
 use super::convert::{document_to_row, row_to_document, ID_FIELD};
-use super::errors::{server_code, Failure, Retry, NOT_IMPLEMENTED};
+use super::errors::{may_retry, server_code, Failure, Retry, NOT_IMPLEMENTED};
 use super::filter::{key_conditions, translate};
 use super::MongoBackend;
 use crate::backend::{KeyEquals, Row};
@@ -30,47 +32,28 @@ impl MongoBackend {
         document.map(|d| self.decode(spec, &d)).transpose()
     }
 
-    /// Reads rows in id order. The server gets the key equalities, the id
-    /// bound and the parts of `filter` that it evaluates like the Rust
-    /// matcher (see the `filter` module). The caller checks every row anyway.
-    // NOTE: on FerretDB 1.24 with SQLite, one batch of 1,000 took about 4 s
-    // in a collection of 100,000 computations (Python benchmark), which fits
-    // a server that reads and sorts the whole collection per query. Listing
-    // all of them then takes minutes; one cursor per scan would avoid the
-    // repeated reads.
-    pub async fn scan(
-        &self,
-        spec: &CollectionSpec,
+    /// Starts a scan in id order through one cursor. The server gets the
+    /// key equalities, the id bound and the parts of `filter` that it
+    /// evaluates like the Rust matcher (see the `filter` module). The caller
+    /// checks every row anyway.
+    pub fn scan<'a>(
+        &'a self,
+        spec: &'a CollectionSpec,
         keys: &[KeyEquals],
         filter: &Filter,
         after: Option<Uuid>,
-        limit: usize,
-    ) -> Result<Vec<Row>> {
-        let mut base = vec![key_conditions(spec, keys)?];
-        if let Some(after) = after {
-            base.push(doc! { ID_FIELD: { "$gt": after.to_string() } });
-        }
-        let translated = filter.source().and_then(|source| translate(source, spec));
-        let Some(translated) = translated else {
-            return self.find_rows(spec, all_of(base), limit).await;
-        };
-        let mut full = base.clone();
-        full.push(translated);
-        match self.find_documents(spec, all_of(full), limit).await {
-            Err(failure) if is_rejected_filter(&failure) => {
-                if !PUSHDOWN_REJECTED.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        backend = %self.label,
-                        collection = spec.name,
-                        error = %failure,
-                        "the MongoDB server rejected a translated filter; filtering in polystat instead"
-                    );
-                }
-                self.find_rows(spec, all_of(base), limit).await
-            }
-            Err(failure) => Err(self.failed("find", spec, failure)),
-            Ok(documents) => self.decode_all(spec, &documents),
-        }
+        batch_size: usize,
+    ) -> Result<MongoScan<'a>> {
+        Ok(MongoScan {
+            backend: self,
+            spec,
+            conditions: key_conditions(spec, keys)?,
+            translated: filter.source().and_then(|source| translate(source, spec)),
+            after,
+            batch_size,
+            cursor: None,
+            finished: false,
+        })
     }
 
     pub async fn count(&self, spec: &CollectionSpec, keys: &[KeyEquals]) -> Result<u64> {
@@ -134,6 +117,143 @@ impl MongoBackend {
             ),
             source: None,
         })
+    }
+}
+
+/// A read of one collection in id order through one server cursor.
+///
+/// FerretDB 1.24 on SQLite neither pushes an `_id` range nor a sort down to
+/// SQLite (its `explain` reports `filterPushdown`, `sortPushdown` and
+/// `limitPushdown` false), so every `find` reads and sorts the whole
+/// collection. One cursor per scan keeps that to one pass however many
+/// batches follow, where a query per batch made a full listing quadratic.
+/// After a transient failure the scan opens a new cursor after the last row
+/// it handed out, as often as a read is retried.
+pub(crate) struct MongoScan<'a> {
+    backend: &'a MongoBackend,
+    spec: &'a CollectionSpec,
+    /// The key equalities; they never change the result, so they always go.
+    conditions: Document,
+    /// The translated filter, until the server rejects it.
+    translated: Option<Document>,
+    /// Id of the last row handed out.
+    after: Option<Uuid>,
+    batch_size: usize,
+    cursor: Option<Cursor<Document>>,
+    finished: bool,
+}
+
+impl MongoScan<'_> {
+    /// Reads the next rows, at most the batch size; an empty vector means
+    /// that the scan is finished.
+    pub async fn next_batch(&mut self) -> Result<Vec<Row>> {
+        if self.finished {
+            return Ok(Vec::new());
+        }
+        let mut retried = 0;
+        let documents = loop {
+            match self.read_batch().await {
+                Ok(documents) => break documents,
+                Err(failure)
+                    if retried < self.backend.options.retries
+                        && may_retry(&failure, Retry::Read) =>
+                {
+                    retried += 1;
+                    self.backend
+                        .pause_before_retry("find", retried, &failure)
+                        .await;
+                }
+                Err(failure) => return Err(self.backend.failed("find", self.spec, failure)),
+            }
+        };
+        let rows = self.backend.decode_all(self.spec, &documents)?;
+        if let Some(last) = rows.last() {
+            self.after = Some(last.id);
+        }
+        Ok(rows)
+    }
+
+    /// Reads up to one batch of documents under the statement timeout,
+    /// opening the cursor first when there is none. A failure drops the
+    /// cursor, so the next attempt starts after the last row handed out.
+    async fn read_batch(&mut self) -> Result<Vec<Document>, Failure> {
+        let timeout = self.backend.options.statement_timeout;
+        let mut cursor = match self.cursor.take() {
+            Some(cursor) => cursor,
+            None => self.open().await?,
+        };
+        let batch_size = self.batch_size;
+        let read = async {
+            let mut documents = Vec::with_capacity(batch_size);
+            while documents.len() < batch_size {
+                match cursor.try_next().await? {
+                    Some(document) => documents.push(document),
+                    None => return Ok((documents, true)),
+                }
+            }
+            Ok((documents, false))
+        };
+        let (documents, exhausted) = match tokio::time::timeout(timeout, read).await {
+            Ok(result) => result.map_err(Failure::Driver)?,
+            Err(_) => return Err(Failure::Timeout(timeout)),
+        };
+        if exhausted {
+            self.finished = true;
+        } else {
+            self.cursor = Some(cursor);
+        }
+        Ok(documents)
+    }
+
+    /// Runs the `find` that opens the cursor. When the server rejects the
+    /// translated filter, the scan logs it once per process and goes on
+    /// without it, and the repository's own matcher does the filtering.
+    async fn open(&mut self) -> Result<Cursor<Document>, Failure> {
+        match self.find(true).await {
+            Err(failure) if self.translated.is_some() && is_rejected_filter(&failure) => {
+                if !PUSHDOWN_REJECTED.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        backend = %self.backend.label,
+                        collection = self.spec.name,
+                        error = %failure,
+                        "the MongoDB server rejected a translated filter; filtering in polystat instead"
+                    );
+                }
+                self.translated = None;
+                self.find(false).await
+            }
+            result => result,
+        }
+    }
+
+    /// Returns the `find` as a future that owns its arguments, because the
+    /// scan holds a cursor, which is not `Sync`.
+    fn find(
+        &self,
+        with_translated: bool,
+    ) -> impl Future<Output = Result<Cursor<Document>, Failure>> + Send + 'static {
+        let mut parts = vec![self.conditions.clone()];
+        if let Some(after) = self.after {
+            parts.push(doc! { ID_FIELD: { "$gt": after.to_string() } });
+        }
+        if let (true, Some(translated)) = (with_translated, &self.translated) {
+            parts.push(translated.clone());
+        }
+        let filter = all_of(parts);
+        let batch_size = u32::try_from(self.batch_size).unwrap_or(u32::MAX);
+        let collection = self.backend.collection(self.spec);
+        let timeout = self.backend.options.statement_timeout;
+        async move {
+            let find = collection
+                .find(filter)
+                .sort(doc! { ID_FIELD: 1 })
+                .batch_size(batch_size)
+                .into_future();
+            match tokio::time::timeout(timeout, find).await {
+                Ok(result) => result.map_err(Failure::Driver),
+                Err(_) => Err(Failure::Timeout(timeout)),
+            }
+        }
     }
 }
 
