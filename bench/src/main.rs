@@ -7,6 +7,7 @@ mod cache;
 mod coherence;
 mod fixtures;
 mod link;
+mod node;
 mod transform;
 
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str =
-    "usage: polystat-bench SUITE [--quick]\nsuites: bulk, cache, coherence, transform, link";
+    "usage: polystat-bench SUITE [--quick]\nsuites: bulk, cache, coherence, transform, link, node";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -30,6 +31,7 @@ async fn main() -> ExitCode {
         Some("cache") => cache::run(quick).await,
         Some("coherence") => coherence::run(quick).await,
         Some("link") => link::run(quick).await,
+        Some("node") => node::run(quick).await,
         Some("transform") => transform::run(quick).await,
         // Not in the usage text: the coherence suite starts its worker
         // processes this way.
