@@ -212,7 +212,7 @@ impl<T: Hooks> Repository<T> {
         let cursor = options
             .cursor
             .as_deref()
-            .map(|c| Cursor::decode(c, &sort))
+            .map(|c| Cursor::decode(c, T::SPEC.name, &sort))
             .transpose()?;
         let span =
             tracing::debug_span!("polystat", operation = "list_all", entity = T::SPEC.entity);
