@@ -12,17 +12,21 @@ use uuid::Uuid;
 
 use crate::fixtures::{computations, control, throughput, with_schema};
 
-/// Timed runs per measurement; the fastest counts, which filters out noise
-/// from other processes on the machine.
-const RUNS: usize = 5;
+/// Timed runs per side and measurement; the fastest counts, which filters
+/// out noise from other processes and from the servers' background work
+/// (checkpoints, autovacuum) that lands in one run and not the next.
+const RUNS: usize = 9;
+const QUICK_RUNS: usize = 5;
 
 struct Sizes {
     rows: usize,
+    runs: usize,
 }
 
 pub async fn run(quick: bool) -> anyhow::Result<Value> {
     let sizes = Sizes {
         rows: if quick { 2_000 } else { 20_000 },
+        runs: if quick { QUICK_RUNS } else { RUNS },
     };
     let mut results = Map::new();
     let mut ratios = Map::new();
@@ -52,17 +56,20 @@ pub async fn run(quick: bool) -> anyhow::Result<Value> {
     Ok(json!({
         "suite": "bulk",
         "rows": sizes.rows,
-        "runs": RUNS,
+        "runs": sizes.runs,
         "results": results,
         "ratios": ratios,
         "skipped": skipped,
     }))
 }
 
-/// Throughput in rows per second of polystat and of the raw driver.
+/// Throughput in rows per second of polystat and of the raw driver, from
+/// the fastest run of each, and the median over rounds of the ratio of the
+/// two runs of one round.
 struct Measurement {
     polystat: f64,
     raw: f64,
+    median_round_ratio: f64,
 }
 
 fn record(
@@ -73,10 +80,17 @@ fn record(
 ) {
     results.insert(
         backend.to_string(),
-        json!({ "polystat_rows_per_s": m.polystat.round(), "raw_rows_per_s": m.raw.round() }),
+        json!({
+            "polystat_rows_per_s": m.polystat.round(),
+            "raw_rows_per_s": m.raw.round(),
+            "median_round_ratio": round3(m.median_round_ratio),
+        }),
     );
-    let ratio = (m.polystat / m.raw * 1000.0).round() / 1000.0;
-    ratios.insert(format!("bulk_{backend}"), json!(ratio));
+    ratios.insert(format!("bulk_{backend}"), json!(round3(m.polystat / m.raw)));
+}
+
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
 }
 
 fn server_url(variable: &str, scheme: &str) -> Option<String> {
@@ -93,35 +107,38 @@ async fn time_polystat(store: &Store, control_id: Uuid, rows: usize) -> anyhow::
     Ok(started.elapsed())
 }
 
-/// Fastest polystat and raw run seen. Runs alternate between the two, so a
-/// burst of load on the machine slows both sides alike.
-struct Best {
-    polystat: Duration,
-    raw: Duration,
+/// Every polystat and raw run of a measurement, one pair per round. Rounds
+/// alternate which side goes first, so neither side always runs right after
+/// the other's writes, and a burst of load on the machine slows both alike.
+#[derive(Default)]
+struct Rounds {
+    pairs: Vec<(Duration, Duration)>,
 }
 
-impl Default for Best {
-    fn default() -> Self {
-        Best {
-            polystat: Duration::MAX,
-            raw: Duration::MAX,
-        }
-    }
-}
-
-impl Best {
-    fn polystat(&mut self, elapsed: Duration) {
-        self.polystat = self.polystat.min(elapsed);
+impl Rounds {
+    /// Whether polystat runs first in the next round.
+    fn polystat_first(&self) -> bool {
+        self.pairs.len() % 2 == 0
     }
 
-    fn raw(&mut self, elapsed: Duration) {
-        self.raw = self.raw.min(elapsed);
+    fn push(&mut self, polystat: Duration, raw: Duration) {
+        self.pairs.push((polystat, raw));
     }
 
     fn measurement(&self, rows: usize) -> Measurement {
+        let fastest = |side: fn(&(Duration, Duration)) -> Duration| {
+            self.pairs.iter().map(side).min().unwrap_or(Duration::MAX)
+        };
+        let mut ratios: Vec<f64> = self
+            .pairs
+            .iter()
+            .map(|(polystat, raw)| raw.as_secs_f64() / polystat.as_secs_f64().max(f64::EPSILON))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
         Measurement {
-            polystat: throughput(rows, self.polystat),
-            raw: throughput(rows, self.raw),
+            polystat: throughput(rows, fastest(|pair| pair.0)),
+            raw: throughput(rows, fastest(|pair| pair.1)),
+            median_round_ratio: ratios.get(ratios.len() / 2).copied().unwrap_or(0.0),
         }
     }
 }
@@ -164,35 +181,53 @@ async fn measure_sqlite(sizes: &Sizes) -> anyhow::Result<Measurement> {
     sqlx::query("PRAGMA busy_timeout = 10000")
         .execute(&mut conn)
         .await?;
-    let mut best = Best::default();
-    for _ in 0..RUNS {
-        best.polystat(time_polystat(&store, control_id, sizes.rows).await?);
-        let items = computations(control_id, sizes.rows);
-        let started = Instant::now();
-        let rows = raw_rows(items)?;
-        let now = Utc::now().to_rfc3339();
-        let mut tx = conn.begin().await?;
-        for row in &rows {
-            sqlx::query(
-                "INSERT INTO computations (id, version, created_at, updated_at, data, control_id, computation_group) \
-                 VALUES (?, 1, ?, ?, ?, ?, ?)",
+    let mut rounds = Rounds::default();
+    for _ in 0..sizes.runs {
+        let (polystat, raw) = if rounds.polystat_first() {
+            let polystat = time_polystat(&store, control_id, sizes.rows).await?;
+            (
+                polystat,
+                raw_sqlite(&mut conn, control_id, sizes.rows).await?,
             )
-            .bind(row.id.to_string())
-            .bind(&now)
-            .bind(&now)
-            .bind(row.body.to_string())
-            .bind(&row.control_id)
-            .bind(&row.group)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        // polystat's timing includes freeing its rows, so this one does too.
-        drop(rows);
-        best.raw(started.elapsed());
+        } else {
+            let raw = raw_sqlite(&mut conn, control_id, sizes.rows).await?;
+            (time_polystat(&store, control_id, sizes.rows).await?, raw)
+        };
+        rounds.push(polystat, raw);
     }
     store.close().await;
-    Ok(best.measurement(sizes.rows))
+    Ok(rounds.measurement(sizes.rows))
+}
+
+/// Times the raw SQLite insert of fresh rows.
+async fn raw_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    control_id: Uuid,
+    count: usize,
+) -> anyhow::Result<Duration> {
+    let items = computations(control_id, count);
+    let started = Instant::now();
+    let rows = raw_rows(items)?;
+    let now = Utc::now().to_rfc3339();
+    let mut tx = conn.begin().await?;
+    for row in &rows {
+        sqlx::query(
+            "INSERT INTO computations (id, version, created_at, updated_at, data, control_id, computation_group) \
+             VALUES (?, 1, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.id.to_string())
+        .bind(&now)
+        .bind(&now)
+        .bind(row.body.to_string())
+        .bind(&row.control_id)
+        .bind(&row.group)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    // polystat's timing includes freeing its rows, so this one does too.
+    drop(rows);
+    Ok(started.elapsed())
 }
 
 async fn measure_postgres(sizes: &Sizes, base_url: &str) -> anyhow::Result<Measurement> {
@@ -206,44 +241,61 @@ async fn measure_postgres(sizes: &Sizes, base_url: &str) -> anyhow::Result<Measu
     let store = Store::open(config).await?;
     let control_id = control(&store).await?;
 
-    // The raw driver's fastest path: one INSERT ... SELECT FROM UNNEST of
-    // column arrays per batch, in one transaction.
     let mut conn = sqlx::PgConnection::connect(&url).await?;
-    let mut best = Best::default();
-    for _ in 0..RUNS {
-        best.polystat(time_polystat(&store, control_id, sizes.rows).await?);
-        let items = computations(control_id, sizes.rows);
-        let started = Instant::now();
-        let rows = raw_rows(items)?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let bodies: Vec<sqlx::types::Json<&Value>> =
-            rows.iter().map(|r| sqlx::types::Json(&r.body)).collect();
-        let controls: Vec<String> = rows.iter().map(|r| r.control_id.clone()).collect();
-        let groups: Vec<String> = rows.iter().map(|r| r.group.clone()).collect();
-        let now = Utc::now();
-        let mut tx = conn.begin().await?;
-        sqlx::query(
-            "INSERT INTO computations (id, version, created_at, updated_at, data, control_id, computation_group) \
-             SELECT id, 1, $2, $2, data, control_id, computation_group \
-             FROM UNNEST($1::uuid[], $3::jsonb[], $4::text[], $5::text[]) AS t(id, data, control_id, computation_group)",
-        )
-        .bind(&ids)
-        .bind(now)
-        .bind(&bodies)
-        .bind(&controls)
-        .bind(&groups)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        drop((bodies, ids, controls, groups));
-        drop(rows);
-        best.raw(started.elapsed());
+    let mut rounds = Rounds::default();
+    for _ in 0..sizes.runs {
+        let (polystat, raw) = if rounds.polystat_first() {
+            let polystat = time_polystat(&store, control_id, sizes.rows).await?;
+            (
+                polystat,
+                raw_postgres(&mut conn, control_id, sizes.rows).await?,
+            )
+        } else {
+            let raw = raw_postgres(&mut conn, control_id, sizes.rows).await?;
+            (time_polystat(&store, control_id, sizes.rows).await?, raw)
+        };
+        rounds.push(polystat, raw);
     }
     store.close().await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut conn)
         .await?;
-    Ok(best.measurement(sizes.rows))
+    Ok(rounds.measurement(sizes.rows))
+}
+
+/// Times the raw driver's fastest path on PostgreSQL: one INSERT … SELECT
+/// FROM UNNEST of column arrays, in one transaction.
+async fn raw_postgres(
+    conn: &mut sqlx::PgConnection,
+    control_id: Uuid,
+    count: usize,
+) -> anyhow::Result<Duration> {
+    let items = computations(control_id, count);
+    let started = Instant::now();
+    let rows = raw_rows(items)?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let bodies: Vec<sqlx::types::Json<&Value>> =
+        rows.iter().map(|r| sqlx::types::Json(&r.body)).collect();
+    let controls: Vec<String> = rows.iter().map(|r| r.control_id.clone()).collect();
+    let groups: Vec<String> = rows.iter().map(|r| r.group.clone()).collect();
+    let now = Utc::now();
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "INSERT INTO computations (id, version, created_at, updated_at, data, control_id, computation_group) \
+         SELECT id, 1, $2, $2, data, control_id, computation_group \
+         FROM UNNEST($1::uuid[], $3::jsonb[], $4::text[], $5::text[]) AS t(id, data, control_id, computation_group)",
+    )
+    .bind(&ids)
+    .bind(now)
+    .bind(&bodies)
+    .bind(&controls)
+    .bind(&groups)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    drop((bodies, ids, controls, groups));
+    drop(rows);
+    Ok(started.elapsed())
 }
 
 async fn measure_mongodb(sizes: &Sizes, base_url: &str) -> anyhow::Result<Measurement> {
@@ -268,26 +320,45 @@ async fn measure_mongodb(sizes: &Sizes, base_url: &str) -> anyhow::Result<Measur
     let collection = client
         .database(&database)
         .collection::<bson::Document>("computations");
-    let mut best = Best::default();
-    for _ in 0..RUNS {
-        best.polystat(time_polystat(&store, control_id, sizes.rows).await?);
-        let items = computations(control_id, sizes.rows);
-        let started = Instant::now();
-        let now = bson::DateTime::now();
-        let mut documents = Vec::with_capacity(items.len());
-        for item in items {
-            let mut document = bson::to_document(&item)?;
-            document.insert("_id", Uuid::now_v7().to_string());
-            document.insert("version", 1i64);
-            document.insert("createdAt", now);
-            document.insert("updatedAt", now);
-            documents.push(document);
-        }
-        collection.insert_many(&documents).await?;
-        drop(documents);
-        best.raw(started.elapsed());
+    let mut rounds = Rounds::default();
+    for _ in 0..sizes.runs {
+        let (polystat, raw) = if rounds.polystat_first() {
+            let polystat = time_polystat(&store, control_id, sizes.rows).await?;
+            (
+                polystat,
+                raw_mongodb(&collection, control_id, sizes.rows).await?,
+            )
+        } else {
+            let raw = raw_mongodb(&collection, control_id, sizes.rows).await?;
+            (time_polystat(&store, control_id, sizes.rows).await?, raw)
+        };
+        rounds.push(polystat, raw);
     }
     store.close().await;
     client.database(&database).drop().await?;
-    Ok(best.measurement(sizes.rows))
+    Ok(rounds.measurement(sizes.rows))
+}
+
+/// Times the raw driver's fastest path on MongoDB: one ordered
+/// `insert_many`.
+async fn raw_mongodb(
+    collection: &mongodb::Collection<bson::Document>,
+    control_id: Uuid,
+    count: usize,
+) -> anyhow::Result<Duration> {
+    let items = computations(control_id, count);
+    let started = Instant::now();
+    let now = bson::DateTime::now();
+    let mut documents = Vec::with_capacity(items.len());
+    for item in items {
+        let mut document = bson::to_document(&item)?;
+        document.insert("_id", Uuid::now_v7().to_string());
+        document.insert("version", 1i64);
+        document.insert("createdAt", now);
+        document.insert("updatedAt", now);
+        documents.push(document);
+    }
+    collection.insert_many(&documents).await?;
+    drop(documents);
+    Ok(started.elapsed())
 }

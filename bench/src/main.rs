@@ -8,6 +8,7 @@ mod coherence;
 mod fixtures;
 mod link;
 mod node;
+mod python;
 mod transform;
 
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str =
-    "usage: polystat-bench SUITE [--quick]\nsuites: bulk, cache, coherence, transform, link, node";
+    "usage: polystat-bench SUITE [--quick]\nsuites: bulk, cache, coherence, transform, link, node, python";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,6 +33,7 @@ async fn main() -> ExitCode {
         Some("coherence") => coherence::run(quick).await,
         Some("link") => link::run(quick).await,
         Some("node") => node::run(quick).await,
+        Some("python") => python::run(quick).await,
         Some("transform") => transform::run(quick).await,
         // Not in the usage text: the coherence suite starts its worker
         // processes this way.

@@ -1,0 +1,144 @@
+//! The `python` suite: the Python binding's cached get and full listing, run
+//! by `bindings/python/bench/bench.py` against pymongo. This module builds
+//! the release wheel into a virtual environment of its own, installs pymongo
+//! when it is missing, runs the script and returns its report.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use serde_json::Value;
+
+/// Arguments of `bench.py` for each mode: computations listed and cached
+/// gets timed.
+const FULL: [&str; 4] = ["--count", "100000", "--gets", "200000"];
+const QUICK: [&str; 4] = ["--count", "20000", "--gets", "50000"];
+
+pub async fn run(quick: bool) -> anyhow::Result<Value> {
+    let url = std::env::var("POLYSTAT_DOCUMENTS_URL").context(
+        "the python suite needs POLYSTAT_DOCUMENTS_URL, the mongodb:// URL of the server to list from",
+    )?;
+    anyhow::ensure!(
+        url.starts_with("mongodb://") || url.starts_with("mongodb+srv://"),
+        "POLYSTAT_DOCUMENTS_URL must be a mongodb:// URL for the python suite"
+    );
+    let root = repo_root()?;
+    let python = ensure_venv(&root)?;
+    install_wheel(&root, &python)?;
+    let args = if quick { QUICK } else { FULL };
+    eprintln!("python: running bench.py {}", args.join(" "));
+    let output = Command::new(&python)
+        .arg(root.join("bindings/python/bench/bench.py"))
+        .args(["--mongodb-url", &url])
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot start {}", python.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "bench.py exited with {}",
+        output.status
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .with_context(|| format!("bench.py printed no JSON report as its last line: {last:?}"))
+}
+
+fn repo_root() -> anyhow::Result<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .context("the bench crate has no parent folder")
+}
+
+/// Returns the interpreter of `target/bench-py-venv`, creating it with
+/// `POLYSTAT_BENCH_PYTHON` (or `python3`) and installing maturin and pymongo
+/// with pip when they cannot be imported.
+fn ensure_venv(root: &Path) -> anyhow::Result<PathBuf> {
+    let venv = root.join("target/bench-py-venv");
+    let python = venv.join("bin/python");
+    if python.exists() && imports_work(&python) {
+        return Ok(python);
+    }
+    let base = std::env::var("POLYSTAT_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    eprintln!("python: creating {} with {base}", venv.display());
+    run_setup(Command::new(&base).arg("-m").arg("venv").arg(&venv)).with_context(|| {
+        format!(
+            "creating the virtual environment {} failed; install Python 3 with its venv \
+             module, or set POLYSTAT_BENCH_PYTHON to an interpreter that has it",
+            venv.display()
+        )
+    })?;
+    eprintln!("python: installing maturin and pymongo with pip");
+    run_setup(Command::new(&python).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "maturin>=1.16,<2",
+        "pymongo",
+    ]))
+    .context(
+        "installing maturin and pymongo with pip failed; the package index must be \
+         reachable, or install both into target/bench-py-venv by hand",
+    )?;
+    anyhow::ensure!(
+        imports_work(&python),
+        "maturin or pymongo still cannot be imported by {}",
+        python.display()
+    );
+    Ok(python)
+}
+
+fn imports_work(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import maturin, pymongo"])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Builds the wheel in release mode and installs it over any earlier one.
+/// Cargo rebuilds only what changed, so an up-to-date wheel costs seconds.
+fn install_wheel(root: &Path, python: &Path) -> anyhow::Result<()> {
+    let wheels = root.join("target/bench-wheels");
+    if wheels.exists() {
+        std::fs::remove_dir_all(&wheels)
+            .with_context(|| format!("cannot empty {}", wheels.display()))?;
+    }
+    eprintln!("python: building the release wheel");
+    let maturin = python.with_file_name("maturin");
+    run_setup(
+        Command::new(&maturin)
+            .args(["build", "--quiet", "--release", "--strip", "--out"])
+            .arg(&wheels)
+            .current_dir(root.join("bindings/python"))
+            .stdout(std::io::stderr()),
+    )
+    .context("maturin build --release of bindings/python failed")?;
+    let wheel = std::fs::read_dir(&wheels)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
+        .context("maturin built no wheel")?;
+    run_setup(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--force-reinstall",
+                "--no-deps",
+            ])
+            .arg(&wheel),
+    )
+    .with_context(|| format!("installing {} failed", wheel.display()))
+}
+
+fn run_setup(command: &mut Command) -> anyhow::Result<()> {
+    let status = command.status()?;
+    anyhow::ensure!(status.success(), "the command exited with {status}");
+    Ok(())
+}
