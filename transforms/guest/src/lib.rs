@@ -18,9 +18,24 @@
 //! no imports at all, so WASI targets and crates that need a clock, randomness or
 //! I/O do not work. Returning `Err(message)` makes the call fail with that
 //! message. A panic traps the module, and the host reports the panic message.
+//!
+//! On `wasm32` the crate installs a bump allocator as the global allocator
+//! (the default `arena` feature). The host creates a fresh instance for every
+//! call, so memory freed during a call never needs to be reused. A transform
+//! that allocates and frees far more than it keeps can turn the feature off
+//! with `default-features = false` to get the standard allocator back.
 
 use std::fmt::Display;
 use std::sync::{Mutex, Once};
+
+#[cfg(all(target_arch = "wasm32", feature = "arena"))]
+mod arena;
+
+/// Every call runs in a fresh instance, so a bump allocator that never gives
+/// memory back is both correct and several times cheaper than a general one.
+#[cfg(all(target_arch = "wasm32", feature = "arena"))]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 pub use serde_json;
 pub use serde_json::Value;
