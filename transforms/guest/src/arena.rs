@@ -6,7 +6,7 @@
 //! block works in place, which covers the common cases of a `Vec` or `String`
 //! that grows while it is built and of a temporary freed right away. Other
 //! frees are ignored, so a transform that churns through many short-lived
-//! buffers uses more memory than with a general allocator; the host's memory
+//! buffers uses more memory than with a general allocator. The host's memory
 //! cap still bounds it.
 //!
 //! Disable the `arena` feature to keep the Rust standard allocator.
