@@ -118,7 +118,7 @@ struct Rounds {
 impl Rounds {
     /// Whether polystat runs first in the next round.
     fn polystat_first(&self) -> bool {
-        self.pairs.len() % 2 == 0
+        self.pairs.len().is_multiple_of(2)
     }
 
     fn push(&mut self, polystat: Duration, raw: Duration) {

@@ -276,8 +276,11 @@ async fn run_polystat(
 ) -> anyhow::Result<ScriptReport> {
     let root = inputs.pulls.parent().context("input file has no folder")?;
     let started = Instant::now();
-    let pulls = read_file(root, &inputs.pulls).await?;
-    let reviews = read_file(root, &inputs.reviews).await?;
+    // Read at once, as `Store::link_datasources` fetches a linker's sources.
+    let (pulls, reviews) = tokio::try_join!(
+        read_file(root, &inputs.pulls),
+        read_file(root, &inputs.reviews)
+    )?;
     let (pull_count, review_count) = (pulls.len(), reviews.len());
     let sources = vec![
         SourceData {

@@ -23,6 +23,7 @@ pub const ENV_MASTER_KEY: &str = "POLYSTAT_MASTER_KEY";
 pub const ENV_DATA_ROOT: &str = "POLYSTAT_DATA_ROOT";
 pub const ENV_POOL_MAX_CONNECTIONS: &str = "POLYSTAT_POOL_MAX_CONNECTIONS";
 pub const ENV_POOL_TIMEOUT_MS: &str = "POLYSTAT_POOL_TIMEOUT_MS";
+pub const ENV_STATEMENT_TIMEOUT_MS: &str = "POLYSTAT_STATEMENT_TIMEOUT_MS";
 pub const ENV_CACHE_TIER1_MAX_BYTES: &str = "POLYSTAT_CACHE_TIER1_MAX_BYTES";
 pub const ENV_CACHE_TIER1_TTL_MS: &str = "POLYSTAT_CACHE_TIER1_TTL_MS";
 pub const ENV_CACHE_TIER2_TTL_MS: &str = "POLYSTAT_CACHE_TIER2_TTL_MS";
@@ -250,14 +251,25 @@ fn pool_from_env(mut pool: PoolOptions) -> Result<PoolOptions> {
         })?;
     }
     if let Some(text) = env(ENV_POOL_TIMEOUT_MS) {
-        let millis: u64 = text.parse().map_err(|_| {
-            Error::configuration(format!(
-                "{ENV_POOL_TIMEOUT_MS}={text:?} is not a number of milliseconds"
-            ))
-        })?;
-        pool.acquire_timeout = std::time::Duration::from_millis(millis);
+        pool.acquire_timeout = parse_millis(ENV_POOL_TIMEOUT_MS, &text)?;
+    }
+    if let Some(text) = env(ENV_STATEMENT_TIMEOUT_MS) {
+        pool.statement_timeout = parse_millis(ENV_STATEMENT_TIMEOUT_MS, &text)?;
+        if pool.statement_timeout.is_zero() {
+            return Err(Error::configuration(format!(
+                "{ENV_STATEMENT_TIMEOUT_MS}=0 would fail every query; set a number of milliseconds above 0"
+            )));
+        }
     }
     Ok(pool)
+}
+
+/// Parses the value of the variable `name` as a number of milliseconds.
+fn parse_millis(name: &str, text: &str) -> Result<std::time::Duration> {
+    let millis: u64 = text.trim().parse().map_err(|_| {
+        Error::configuration(format!("{name}={text:?} is not a number of milliseconds"))
+    })?;
+    Ok(std::time::Duration::from_millis(millis))
 }
 
 fn cache_from_env(mut cache: CacheOptions) -> Result<CacheOptions> {
@@ -381,4 +393,26 @@ fn redact_query(query: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+#[cfg(test)]
+mod millis_tests {
+    use super::*;
+
+    #[test]
+    fn parse_millis_reads_whole_numbers() {
+        let parsed = parse_millis(ENV_STATEMENT_TIMEOUT_MS, " 120000 ").expect("valid");
+        assert_eq!(parsed, std::time::Duration::from_secs(120));
+    }
+
+    #[test]
+    fn parse_millis_names_the_variable() {
+        let error = parse_millis(ENV_STATEMENT_TIMEOUT_MS, "2m").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("POLYSTAT_STATEMENT_TIMEOUT_MS=\"2m\""),
+            "{error}"
+        );
+    }
 }

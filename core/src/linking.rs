@@ -114,7 +114,7 @@ impl Store {
         transforms: &TransformSet,
         sample_size: Option<usize>,
     ) -> Result<LinkOutput> {
-        let mut sources = Vec::with_capacity(spec.sources.len());
+        let mut resolved = Vec::with_capacity(spec.sources.len());
         for (index, source) in spec.sources.iter().enumerate() {
             let datasource = datasources
                 .iter()
@@ -125,12 +125,18 @@ impl Store {
                         format!("datasource {:?} not found", source.datasource),
                     )
                 })?;
-            let records = self.fetch_records(datasource, sample_size).await?;
-            sources.push(SourceData {
-                name: source.datasource.clone(),
-                records,
-            });
+            resolved.push(datasource);
         }
+        // The sources are fetched at once: remote ones wait on their servers
+        // together, and file sources parse on separate blocking threads.
+        let fetches = resolved.iter().map(|datasource| async move {
+            let records = self.fetch_records(datasource, sample_size).await?;
+            Ok::<_, Error>(SourceData {
+                name: datasource.name.clone(),
+                records,
+            })
+        });
+        let mut sources = futures::future::try_join_all(fetches).await?;
         if let Some(size) = sample_size {
             sources = sample(sources, size);
         }

@@ -4,20 +4,17 @@
   tier-1 cache, embedded store, one thread.
 - ``ratios.py_list_vs_pymongo``: time of pymongo reading ``--count``
   computations into dicts (``list(collection.find())``) divided by the time
-  of polystat listing the same documents into record dicts, page by page, on
-  the same MongoDB server. Above 1 means polystat is faster.
+  of polystat listing the same documents into record dicts with
+  ``list_all()``, on the same MongoDB server. Above 1 means polystat is
+  faster.
 
 Usage (the MongoDB URL defaults to ``POLYSTAT_TEST_MONGODB_URL``)::
 
     python bindings/python/bench/bench.py --mongodb-url mongodb://127.0.0.1:57017/polystat
 
 Build the wheel in release mode first (``maturin build --release``):
-figures from a dev build measure unoptimized Rust.
-
-NOTE: against FerretDB 1.24 with its SQLite handler, listing 100,000
-computations through polystat failed with the 30 s MongoDB operation
-timeout in a release build (10,000 took 37 s, against 4.5 s with pymongo).
-Pass ``--count 10000`` on that server.
+figures from a dev build measure unoptimized Rust. ``polystat-bench python``
+does both.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ from typing import Any
 import polystat
 
 INSERT_BATCH = 5000
-PAGE_SIZE = 10_000
 
 
 def bench_cached_get(folder: str, calls: int) -> float:
@@ -75,26 +71,41 @@ def fill(store: polystat.Store, count: int) -> None:
         store.computations.bulk_insert(batch)
 
 
-def bench_list(folder: str, mongodb_url: str, count: int) -> dict[str, float]:
+def time_polystat(store: polystat.Store, count: int) -> float:
+    started = time.perf_counter()
+    records = store.computations.list_all()
+    elapsed = time.perf_counter() - started
+    assert len(records) == count, f"polystat listed {len(records)} of {count}"
+    return elapsed
+
+
+def time_pymongo(collection: Any, count: int) -> float:
+    started = time.perf_counter()
+    documents = list(collection.find({}))
+    elapsed = time.perf_counter() - started
+    assert len(documents) == count, f"pymongo read {len(documents)} of {count}"
+    return elapsed
+
+
+def bench_list(folder: str, mongodb_url: str, count: int, runs: int) -> dict[str, float]:
+    """Fastest of ``runs`` listings per side. The sides alternate, so a burst
+    of load on the machine or the server slows both alike."""
     import pymongo
 
     database = f"pybench_{uuid.uuid4().hex}"
     base = mongodb_url.rsplit("/", 1)[0]
     sqlite = f"sqlite://{os.path.join(folder, 'relational.db')}"
     client: Any = pymongo.MongoClient(f"{base}/{database}")
+    polystat_seconds = pymongo_seconds = float("inf")
     try:
         with polystat.Store.open(
             relational_url=sqlite, documents_url=f"{base}/{database}", cache_url="memory"
         ) as store:
             fill(store, count)
-            started = time.perf_counter()
-            records = [r for page in store.computations.pages(page_size=PAGE_SIZE) for r in page]
-            polystat_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        documents = list(client[database]["computations"].find({}))
-        pymongo_seconds = time.perf_counter() - started
-        assert len(records) == count, f"polystat listed {len(records)} of {count}"
-        assert len(documents) == count, f"pymongo read {len(documents)} of {count}"
+            collection = client[database]["computations"]
+            for _ in range(runs):
+                polystat_seconds = min(polystat_seconds, time_polystat(store, count))
+                pymongo_seconds = min(pymongo_seconds, time_pymongo(collection, count))
     finally:
         client.drop_database(database)
         client.close()
@@ -106,15 +117,17 @@ def main() -> None:
     parser.add_argument("--mongodb-url", default=os.environ.get("POLYSTAT_TEST_MONGODB_URL"))
     parser.add_argument("--count", type=int, default=100_000, help="computations to list")
     parser.add_argument("--gets", type=int, default=100_000, help="cached gets to time")
+    parser.add_argument("--runs", type=int, default=3, help="timed listings per side")
     args = parser.parse_args()
     if not args.mongodb_url:
         parser.error("set --mongodb-url or POLYSTAT_TEST_MONGODB_URL")
     with tempfile.TemporaryDirectory() as folder:
         get_us = bench_cached_get(folder, args.gets)
-        listing = bench_list(folder, args.mongodb_url, args.count)
+        listing = bench_list(folder, args.mongodb_url, args.count, args.runs)
     result = {
         "py_get_cached_us": round(get_us, 3),
         "list_count": args.count,
+        "runs": args.runs,
         "py_list_s": round(listing["polystat_s"], 3),
         "pymongo_list_s": round(listing["pymongo_s"], 3),
         "ratios": {"py_list_vs_pymongo": round(listing["pymongo_s"] / listing["polystat_s"], 3)},

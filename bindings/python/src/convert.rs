@@ -5,6 +5,8 @@
 //! the paths of those fields, because a string that merely looks like a date
 //! inside user data (evidence values, parameters) must stay a string.
 
+use std::sync::{LazyLock, Mutex};
+
 use chrono::{DateTime, Utc};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -123,10 +125,7 @@ pub fn to_py<'py>(
     if instants.iter().any(|path| path.is_empty()) {
         if let Value::String(text) = value {
             if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-                return instant
-                    .with_timezone(&Utc)
-                    .into_pyobject(py)
-                    .map(Bound::into_any);
+                return instant_to_py(py, instant.with_timezone(&Utc));
             }
         }
     }
@@ -148,6 +147,51 @@ pub fn to_py<'py>(
         }
         Value::Object(object) => object_to_py(py, object, instants).map(Bound::into_any),
     }
+}
+
+/// Slots of [`RECENT_INSTANTS`]; a power of two.
+const RECENT_SLOTS: usize = 256;
+
+/// Slots of recent datetimes: the instant in microseconds and its object.
+type RecentInstants = Vec<Option<(i64, Py<PyAny>)>>;
+
+/// Datetimes made recently, by instant in microseconds. Under the stable ABI
+/// a `datetime` is built by calling the class with keyword arguments, which
+/// costs more than the rest of a small record's conversion. `datetime`
+/// objects are immutable, so records can share one object per instant, and
+/// the timestamps of records written together, or of a record read again,
+/// repeat.
+static RECENT_INSTANTS: LazyLock<Mutex<RecentInstants>> =
+    LazyLock::new(|| Mutex::new((0..RECENT_SLOTS).map(|_| None).collect()));
+
+/// Converts an instant into an aware `datetime`, reusing a recent object for
+/// the same instant.
+fn instant_to_py(py: Python<'_>, instant: DateTime<Utc>) -> PyResult<Bound<'_, PyAny>> {
+    let micros = instant.timestamp_micros();
+    let slot = ((micros as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % RECENT_SLOTS;
+    if let Some(object) = recent_instant(py, slot, micros) {
+        return Ok(object);
+    }
+    // Built with the lock released: the constructor may run a garbage
+    // collection whose finalizers let another thread take the GIL.
+    let object = instant.into_pyobject(py)?.into_any();
+    lock_recent()[slot] = Some((micros, object.clone().unbind()));
+    Ok(object)
+}
+
+fn recent_instant<'py>(py: Python<'py>, slot: usize, micros: i64) -> Option<Bound<'py, PyAny>> {
+    match &lock_recent()[slot] {
+        Some((cached, object)) if *cached == micros => Some(object.bind(py).clone()),
+        _ => None,
+    }
+}
+
+/// Locks the cache. A poisoned lock only means a panic between two plain
+/// stores, which leaves every slot a valid object, so it is used as is.
+fn lock_recent() -> std::sync::MutexGuard<'static, RecentInstants> {
+    RECENT_INSTANTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn object_to_py<'py>(

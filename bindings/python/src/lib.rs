@@ -15,6 +15,10 @@ mod store;
 
 use pyo3::prelude::*;
 
+/// Allocator for the Rust side only; Python's own objects keep CPython's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<operation::Operation>()?;

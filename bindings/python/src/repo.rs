@@ -279,6 +279,28 @@ impl NativeRepository {
         dispatch!(self.kind, store, repo => Ok(list(repo, options)))
     }
 
+    /// Returns an operation whose result is the list of every matching
+    /// record. Unsorted lists read through one server cursor.
+    #[pyo3(signature = (filter=None, sort=None))]
+    fn list_all(
+        &self,
+        py: Python<'_>,
+        filter: Option<&Bound<'_, PyAny>>,
+        sort: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Operation> {
+        let store = self.store(py)?;
+        let options = ListOptions {
+            filter: query(py, "filter", filter)?,
+            sort: query(py, "sort", sort)?,
+            limit: None,
+            cursor: None,
+        };
+        dispatch!(self.kind, store, repo => Ok(Operation::new(
+            async move { repo.list_all(&options).await },
+            |py, records| Ok(records_to_py(py, &records)?.into_any().unbind()),
+        )))
+    }
+
     #[pyo3(signature = (filter=None))]
     fn count(&self, py: Python<'_>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<Operation> {
         let store = self.store(py)?;

@@ -82,10 +82,9 @@ class Repository(sync_repository.Repository):
         filter: Mapping[str, Any] | None = None,
         sort: Mapping[str, int] | None = None,
     ) -> list[Record]:
-        """Return every matching record as one list, read page by page."""
-        records: list[Record] = []
-        async for page in self.pages(filter, sort):
-            records.extend(page.items)
+        """Return every matching record as one list; see the synchronous
+        :meth:`polystat.Repository.list_all`."""
+        records: list[Record] = await run_async(self._native.list_all(filter, sort))
         return records
 
 
