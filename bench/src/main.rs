@@ -10,6 +10,7 @@ mod link;
 mod node;
 mod python;
 mod transform;
+mod venv;
 
 use std::process::ExitCode;
 

@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 use anyhow::Context;
 use serde_json::Value;
 
+use crate::venv::{run_setup, Venv};
+
 /// Arguments of `bench.py` for each mode: computations listed and cached
 /// gets timed, and listing runs per side.
 const FULL: [&str; 6] = ["--count", "100000", "--gets", "200000", "--runs", "3"];
@@ -59,51 +61,16 @@ fn repo_root() -> anyhow::Result<PathBuf> {
         .context("the bench crate has no parent folder")
 }
 
-/// Returns the interpreter of `target/bench-py-venv`, creating it with
-/// `POLYSTAT_BENCH_PYTHON` (or `python3`) and installing maturin and pymongo
-/// with pip when they cannot be imported.
+/// Returns the interpreter of `target/bench-py-venv`, creating it and
+/// installing maturin and pymongo with pip when they cannot be imported.
 fn ensure_venv(root: &Path) -> anyhow::Result<PathBuf> {
-    let venv = root.join("target/bench-py-venv");
-    let python = venv.join("bin/python");
-    if python.exists() && imports_work(&python) {
-        return Ok(python);
+    Venv {
+        folder: "bench-py-venv",
+        packages: &["maturin>=1.16,<2", "pymongo"],
+        imports: "maturin, pymongo",
+        suite: "python",
     }
-    let base = std::env::var("POLYSTAT_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    eprintln!("python: creating {} with {base}", venv.display());
-    run_setup(Command::new(&base).arg("-m").arg("venv").arg(&venv)).with_context(|| {
-        format!(
-            "creating the virtual environment {} failed; install Python 3 with its venv \
-             module, or set POLYSTAT_BENCH_PYTHON to an interpreter that has it",
-            venv.display()
-        )
-    })?;
-    eprintln!("python: installing maturin and pymongo with pip");
-    run_setup(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "maturin>=1.16,<2",
-        "pymongo",
-    ]))
-    .context(
-        "installing maturin and pymongo with pip failed; the package index must be \
-         reachable, or install both into target/bench-py-venv by hand",
-    )?;
-    anyhow::ensure!(
-        imports_work(&python),
-        "maturin or pymongo still cannot be imported by {}",
-        python.display()
-    );
-    Ok(python)
-}
-
-fn imports_work(python: &Path) -> bool {
-    Command::new(python)
-        .args(["-c", "import maturin, pymongo"])
-        .output()
-        .is_ok_and(|output| output.status.success())
+    .ensure(root)
 }
 
 /// Builds the wheel in release mode and installs it over any earlier one.
@@ -142,10 +109,4 @@ fn install_wheel(root: &Path, python: &Path) -> anyhow::Result<()> {
             .arg(&wheel),
     )
     .with_context(|| format!("installing {} failed", wheel.display()))
-}
-
-fn run_setup(command: &mut Command) -> anyhow::Result<()> {
-    let status = command.status()?;
-    anyhow::ensure!(status.success(), "the command exited with {status}");
-    Ok(())
 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::scale::Inputs;
+use crate::venv::Venv;
 
 /// Report that each script prints as its last stdout line.
 #[derive(Debug, Deserialize)]
@@ -23,49 +24,14 @@ pub struct ScriptReport {
 
 /// Returns the interpreter of `target/bench-venv`, creating the environment
 /// and installing pandas and polars with pip when they cannot be imported.
-///
-/// The environment is made by `POLYSTAT_BENCH_PYTHON`, or `python3` when it
-/// is unset, and pip needs network access to the package index.
 pub fn ensure_venv(repo_root: &Path) -> anyhow::Result<PathBuf> {
-    let venv = repo_root.join("target/bench-venv");
-    let python = venv.join("bin/python");
-    if python.exists() && imports_work(&python) {
-        return Ok(python);
+    Venv {
+        folder: "bench-venv",
+        packages: &["pandas", "polars"],
+        imports: "pandas, polars",
+        suite: "link",
     }
-    let base = std::env::var("POLYSTAT_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    eprintln!("link: creating {} with {base}", venv.display());
-    run_setup(Command::new(&base).arg("-m").arg("venv").arg(&venv)).with_context(|| {
-        format!(
-            "creating the virtual environment {} failed; install Python 3 with its venv \
-             module, or set POLYSTAT_BENCH_PYTHON to an interpreter that has it",
-            venv.display()
-        )
-    })?;
-    eprintln!("link: installing pandas and polars with pip");
-    run_setup(Command::new(&python).args(["-m", "pip", "install", "--quiet", "pandas", "polars"]))
-        .context(
-            "installing pandas and polars with pip failed; the package index must be \
-             reachable, or install both into target/bench-venv by hand",
-        )?;
-    anyhow::ensure!(
-        imports_work(&python),
-        "pandas or polars still cannot be imported by {}",
-        python.display()
-    );
-    Ok(python)
-}
-
-fn imports_work(python: &Path) -> bool {
-    Command::new(python)
-        .args(["-c", "import pandas, polars"])
-        .output()
-        .is_ok_and(|output| output.status.success())
-}
-
-fn run_setup(command: &mut Command) -> anyhow::Result<()> {
-    let status = command.status()?;
-    anyhow::ensure!(status.success(), "the command exited with {status}");
-    Ok(())
+    .ensure(repo_root)
 }
 
 /// Runs `bench/scripts/SCRIPT` on the inputs and returns its report.
