@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use crate::fixtures::{computations, control, throughput, with_schema};
 
-/// Timed runs per side and measurement; the fastest counts, which filters
-/// out noise from other processes and from the servers' background work
-/// (checkpoints, autovacuum) that lands in one run and not the next.
+/// Timed runs per side and measurement. The fastest counts, because that
+/// filters out noise from other processes and from the servers' background
+/// work (checkpoints, autovacuum) that lands in one run and not the next.
 const RUNS: usize = 9;
 const QUICK_RUNS: usize = 5;
 
@@ -116,7 +116,7 @@ struct Rounds {
 }
 
 impl Rounds {
-    /// Whether polystat runs first in the next round.
+    /// Returns whether polystat runs first in the next round.
     fn polystat_first(&self) -> bool {
         self.pairs.len().is_multiple_of(2)
     }

@@ -30,6 +30,7 @@ impl Venv<'_> {
         if python.exists() && self.imports_work(&python) {
             return Ok(python);
         }
+
         let base = std::env::var("POLYSTAT_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
         eprintln!("{}: creating {} with {base}", self.suite, venv.display());
         run_setup(Command::new(&base).arg("-m").arg("venv").arg(&venv)).with_context(|| {
@@ -39,6 +40,7 @@ impl Venv<'_> {
                 venv.display()
             )
         })?;
+
         let packages = self.packages.join(" ");
         eprintln!("{}: installing {packages} with pip", self.suite);
         let mut install = Command::new(&python);

@@ -23,7 +23,8 @@ const CHUNK_ROWS: usize = 20_000;
 /// the limit.
 const CHUNK_BYTES: usize = 64 * 1024 * 1024;
 
-/// Rows from which an insert asks for a generic plan; see [`prefer_generic_plan`].
+/// Row count from which an insert requests a generic plan, as described on
+/// `PostgresBackend::prefer_generic_plan`.
 const GENERIC_PLAN_ROWS: usize = 256;
 
 impl PostgresBackend {
@@ -43,8 +44,8 @@ impl PostgresBackend {
     ///
     /// PostgreSQL plans the first five executions of a prepared statement on
     /// each connection with the parameter values inlined, which for UNNEST
-    /// means copying every column array into the plan: a quarter of the
-    /// insert's time for a chunk of 20,000 rows. The pool spreads inserts
+    /// means copying every column array into the plan. For a chunk of 20,000
+    /// rows that was about a quarter of the insert's time. The pool spreads inserts
     /// over its connections, so each one stays in that phase for long. The
     /// INSERT has no predicate whose plan could depend on the values, so the
     /// generic plan is the same plan without the copy. Small inserts skip the
