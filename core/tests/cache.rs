@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
@@ -440,6 +442,44 @@ async fn unreachable_redis_degrades_to_database() {
     store.catalogs().get(created.id).await.unwrap();
     assert_eq!(store.cache_stats().tier1.hits, 1);
     store.close().await;
+}
+
+#[tokio::test]
+async fn cached_views_are_built_once_per_entry() {
+    let (_dir, _config, first, second) = two_stores().await;
+    let created = first.catalogs().create(Catalog::new("v1")).await.unwrap();
+    let builds = AtomicUsize::new(0);
+    let view = |store: &Store| {
+        store.catalogs().cached_view(created.id, |record| {
+            builds.fetch_add(1, Ordering::SeqCst);
+            Some(record.data.name)
+        })
+    };
+    assert!(view(&first).is_none(), "nothing is cached before a read");
+
+    first.catalogs().get(created.id).await.unwrap();
+    let built = view(&first).expect("a view of the cached record");
+    let shared = view(&first).expect("the same view");
+    assert_eq!(*built, "v1");
+    assert!(Arc::ptr_eq(&built, &shared));
+    assert_eq!(builds.load(Ordering::SeqCst), 1);
+
+    // A write in another store drops the entry, and the view with it.
+    let mut renamed = created.data.clone();
+    renamed.name = "v2".into();
+    second
+        .catalogs()
+        .update(created.id, created.version, renamed)
+        .await
+        .unwrap();
+    wait_until(
+        "the write never reached the first store's tier 1",
+        || async { view(&first).is_none() },
+    )
+    .await;
+    first.catalogs().get(created.id).await.unwrap();
+    assert_eq!(*view(&first).expect("a view of the new record"), "v2");
+    assert_eq!(builds.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -132,7 +132,7 @@ impl NativeStore {
             return Ok(None);
         };
         let record = repo::cached(&store, &entity, id).map_err(errors::to_napi)?;
-        Ok(record.map(|value| json::encode(&value)))
+        Ok(record.map(|text| text.as_str().to_owned()))
     }
 
     /// Returns the cache counters as JSON.

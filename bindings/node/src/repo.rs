@@ -3,6 +3,8 @@
 //! JavaScript names the repository by string, and `dispatch!` expands each
 //! operation into one arm per entity type of the core.
 
+use std::sync::Arc;
+
 use polystat::model::{Entity, Record};
 use polystat::repo::Hooks;
 use polystat::{Error, ListOptions, Repository, Result, Store};
@@ -81,9 +83,11 @@ pub async fn call(store: &Store, op: &str, args: &Args) -> Result<Value> {
     dispatch!(entity, store, repo => run(repo, op, args).await)
 }
 
-/// Returns the record when the tier-1 cache contains it, without I/O.
-pub fn cached(store: &Store, entity: &str, id: Uuid) -> Result<Option<Value>> {
-    dispatch!(entity, store, repo => Ok(repo.cached(id).map(|record| record.to_json())))
+/// Returns the record's text for JavaScript when the tier-1 cache contains
+/// it, without I/O. The text is kept with the cache entry, so repeated hits
+/// on a hot record encode it once.
+pub fn cached(store: &Store, entity: &str, id: Uuid) -> Result<Option<Arc<String>>> {
+    dispatch!(entity, store, repo => Ok(repo.cached_view(id, |record| Some(crate::json::encode(&record.to_json())))))
 }
 
 async fn run<T: Hooks>(repo: Repository<T>, op: &str, args: &Args) -> Result<Value> {

@@ -240,3 +240,32 @@ fn number_to_py<'py>(py: Python<'py>, number: &Number) -> PyResult<Bound<'py, Py
 pub fn plain_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     to_py(py, value, &[])
 }
+
+/// Copies the dicts and lists of a value that [`to_py`] made and shares
+/// everything else. Those other values (str, int, float, bool, None and
+/// datetime) are immutable, so changing the copy cannot change the
+/// original, and copying skips the string decoding and date parsing of a
+/// conversion from JSON.
+pub fn fresh_copy<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(dict) = value.cast::<PyDict>() {
+        let copy = dict.copy()?;
+        for (key, item) in dict.iter() {
+            if is_container(&item) {
+                copy.set_item(key, fresh_copy(&item)?)?;
+            }
+        }
+        return Ok(copy.into_any());
+    }
+    if let Ok(list) = value.cast::<PyList>() {
+        let items = list
+            .iter()
+            .map(|item| fresh_copy(&item))
+            .collect::<PyResult<Vec<_>>>()?;
+        return Ok(PyList::new(value.py(), items)?.into_any());
+    }
+    Ok(value.clone())
+}
+
+fn is_container(value: &Bound<'_, PyAny>) -> bool {
+    value.is_instance_of::<PyDict>() || value.is_instance_of::<PyList>()
+}

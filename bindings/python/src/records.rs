@@ -1,6 +1,8 @@
 //! Records and entity bodies between Python dicts and the typed core.
 
 use polystat::model::{Entity, Record, StoreKind};
+use polystat::repo::Hooks;
+use polystat::Repository;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use serde_json::Value;
@@ -36,6 +38,25 @@ pub fn instants<T: Entity>() -> &'static [&'static str] {
 /// Converts a record into a dict: id, version, timestamps, then its fields.
 pub fn record_to_py<T: Entity>(py: Python<'_>, record: &Record<T>) -> PyResult<Py<PyAny>> {
     Ok(convert::to_py(py, &record.to_json(), instants::<T>())?.unbind())
+}
+
+/// Converts the record of `id` into a dict when this process's tier-1 cache
+/// holds it. The first hit on a cache entry converts the record and keeps
+/// the dict with the entry; later hits return a fresh copy of it, which
+/// costs a fraction of a conversion. A write drops the entry and the dict.
+pub fn cached_to_py<T: Hooks>(
+    py: Python<'_>,
+    repo: &Repository<T>,
+    id: Uuid,
+) -> PyResult<Option<Py<PyAny>>> {
+    let view = repo.cached_view(id, |record| {
+        // A failed conversion keeps nothing: the full read reports it.
+        convert::to_py(py, &record.to_json(), instants::<T>())
+            .ok()
+            .map(Bound::unbind)
+    });
+    view.map(|dict| Ok(convert::fresh_copy(dict.bind(py))?.unbind()))
+        .transpose()
 }
 
 /// Converts records into a list of dicts.

@@ -12,7 +12,7 @@ use pyo3::types::PyTuple;
 use serde_json::Value;
 
 use crate::operation::Operation;
-use crate::records::{argument, body_from_py, parse_id, record_to_py, records_to_py};
+use crate::records::{argument, body_from_py, cached_to_py, parse_id, record_to_py, records_to_py};
 use crate::store::NativeStore;
 
 /// The entity of a repository, named as the store attribute is.
@@ -224,7 +224,7 @@ impl NativeRepository {
         let (Ok(store), Ok(id)) = (self.store(py), parse_id(py, id)) else {
             return Ok(None);
         };
-        dispatch!(self.kind, store, repo => repo.cached(id).map(|record| record_to_py(py, &record)).transpose())
+        dispatch!(self.kind, store, repo => cached_to_py(py, &repo, id))
     }
 
     fn find(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Operation> {

@@ -47,6 +47,44 @@ def test_document_instants_are_datetimes(store: polystat.Store) -> None:
     assert computation["evidences"][0]["value"] == "2024-05-05T00:00:00Z"
 
 
+def test_changing_a_cached_read_changes_nothing_else(store: polystat.Store) -> None:
+    catalog = store.catalogs.create(catalog_data())
+    control = store.controls.create(
+        {"catalog_id": catalog["id"], "name": "cm-3", "start_date": "2024-01-01T00:00:00Z"}
+    )
+    created = store.computations.create(
+        {
+            "computationGroup": str(uuid.uuid4()),
+            "controlId": control["id"],
+            "scope": {"repository": "a"},
+            "period": {"from": "2024-01-01T00:00:00Z", "to": "2024-02-01T00:00:00Z"},
+            "evidences": [{"id": "e", "key": "1", "result": True}],
+        }
+    )
+    # The first read fills the cache, the second converts the cached record
+    # and keeps it, and later reads copy what it kept.
+    reads = [store.computations.get(created["id"]) for _ in range(3)]
+    assert reads[0] == reads[1] == reads[2] and reads[1] is not reads[2]
+    for read in reads[1:]:
+        read["scope"]["repository"] = "changed"
+        read["evidences"][0]["key"] = "changed"
+        read["evidences"].append({"id": "extra"})
+        del read["version"]
+
+    again = store.computations.get(created["id"])
+    assert again == reads[0]
+    assert again["scope"] == {"repository": "a"}
+    assert again["evidences"][0]["key"] == "1" and len(again["evidences"]) == 1
+    assert isinstance(again["createdAt"], datetime.datetime)
+    assert store.cache_stats()["tier1"]["hits"] >= 3
+
+    # A write drops the kept dict with its cache entry.
+    again["scope"] = {"repository": "b"}
+    store.computations.update(created["id"], again["version"], again)
+    for _ in range(3):
+        assert store.computations.get(created["id"])["scope"] == {"repository": "b"}
+
+
 def test_write_accepts_aware_datetime(store: polystat.Store) -> None:
     start = datetime.datetime(2024, 3, 1, 12, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
     record = store.catalogs.create({"name": "Aware", "start_date": start})

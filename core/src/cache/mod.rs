@@ -140,6 +140,16 @@ impl Cache {
         self.tier1.peek(key)
     }
 
+    /// Returns a view of the value of `key` when tier 1 holds it, derived
+    /// once per entry by `build`; see [`Tier1::peek_view`].
+    pub fn peek_view<V, F>(&self, key: &Key, build: F) -> Option<Arc<V>>
+    where
+        V: std::any::Any + Send + Sync,
+        F: FnOnce(&Cached) -> Option<V>,
+    {
+        self.tier1.peek_view(key, build)
+    }
+
     /// Reads `key` through both tiers. On a miss, `load` reads the database
     /// and returns the value with its version, or `None` when there is
     /// nothing. `lease` requests the cross-process load lease (for hot keys).

@@ -1,9 +1,10 @@
 //! Tier 1: entries in this process, bounded by bytes, time to live and idle
 //! time.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use moka::notification::RemovalCause;
@@ -20,6 +21,12 @@ pub(crate) struct Entry {
     created: Instant,
     ttl: Duration,
     weight: u32,
+    /// A form of the value that a binding derived on its first hit, kept so
+    /// later hits skip the conversion. It lives and dies with the entry, so
+    /// an invalidation drops it too.
+    // NOTE: the view is not counted in `weight`. A binding's view is roughly
+    // the size of the row, so tier 1 may use about twice its byte bound.
+    view: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 /// Expires an entry at its own TTL after creation, or after the idle time
@@ -133,6 +140,33 @@ impl Tier1 {
         found
     }
 
+    /// Like [`Tier1::peek`], but returns a view of the value: `build`
+    /// derives it on the first hit of an entry, and later hits share it.
+    /// Returns `None` when tier 1 does not contain `key` or `build` returns
+    /// `None`.
+    pub fn peek_view<V, F>(&self, key: &Key, build: F) -> Option<Arc<V>>
+    where
+        V: Any + Send + Sync,
+        F: FnOnce(&Cached) -> Option<V>,
+    {
+        if !self.enabled {
+            return None;
+        }
+        let entry = self.entries.get(key)?;
+        self.counters.tier1.record(true);
+        if let Some(view) = entry.view.get() {
+            // A view of another type is present only when two callers read
+            // one key with different view types. This caller builds its own.
+            if let Ok(view) = view.clone().downcast::<V>() {
+                return Some(view);
+            }
+            return build(&entry.value).map(Arc::new);
+        }
+        let view = Arc::new(build(&entry.value)?);
+        let _ = entry.view.set(view.clone());
+        Some(view)
+    }
+
     /// Marks the start of a database load; pass the value to [`Tier1::fill`].
     pub fn begin_load(&self) -> u64 {
         self.sequence.load(Ordering::SeqCst)
@@ -161,6 +195,7 @@ impl Tier1 {
             version,
             created: Instant::now(),
             ttl,
+            view: OnceLock::new(),
         };
         self.entries.insert(key.clone(), Arc::new(entry));
         // A write may have invalidated between the check and the insert.

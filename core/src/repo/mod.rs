@@ -10,6 +10,7 @@ pub use hooks::DatasourceUsage;
 pub use list::{ListOptions, Page, MAX_PAGE_SIZE};
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::Value;
@@ -155,6 +156,29 @@ impl<T: Hooks> Repository<T> {
             Cached::Row(row) => from_row(row).ok(),
             _ => None,
         }
+    }
+
+    /// Like [`Repository::cached`], but returns `view` of the record,
+    /// computed on the first hit of each cache entry and shared by later
+    /// hits until a write or expiry drops the entry. Bindings keep their
+    /// converted form of a record this way, so a hot cached read converts
+    /// nothing twice. A `view` that returns `None` keeps nothing.
+    pub fn cached_view<V, F>(&self, id: Uuid, view: F) -> Option<Arc<V>>
+    where
+        V: std::any::Any + Send + Sync,
+        F: FnOnce(Record<T>) -> Option<V>,
+    {
+        let key = Key::Record {
+            collection: T::SPEC.name,
+            id,
+        };
+        self.store
+            .inner
+            .cache
+            .peek_view(&key, |cached| match cached {
+                Cached::Row(row) => from_row(row).ok().and_then(view),
+                _ => None,
+            })
     }
 
     /// Replaces the record's body if its stored version is still

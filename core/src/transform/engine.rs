@@ -20,6 +20,14 @@ use crate::error::{Error, Result};
 // that names the pool; callers that run more calls at once need more slots.
 pub const MAX_CONCURRENT_CALLS: u32 = 128;
 
+/// Bytes of each pool slot's linear memory that stay mapped between calls
+/// and are zeroed in place. Every call runs in a fresh instance, and without
+/// this each one page-faults its whole heap back in: a 1,000-record batch
+/// ran 13% slower and instantiation took twice as long. Memory beyond this
+/// is returned to the operating system, so resident memory stays bounded by
+/// this times the slots that calls at once have used.
+const KEEP_RESIDENT_BYTES: usize = 8 << 20;
+
 /// Compiles transform modules. Cloning is cheap and every clone shares one
 /// wasmtime engine and one epoch ticker thread.
 ///
@@ -147,8 +155,9 @@ fn base_config() -> Config {
 }
 
 /// Sizes the pool for [`MAX_CONCURRENT_CALLS`] instances. Slots are reused
-/// from call to call, and freed memory is returned to the operating system,
-/// so an idle engine keeps little resident memory.
+/// from call to call, and memory beyond [`KEEP_RESIDENT_BYTES`] per slot is
+/// returned to the operating system, so an idle engine keeps at most that
+/// much resident for each slot it has used.
 fn pool_config() -> PoolingAllocationConfig {
     let tables_per_instance = MAX_TABLES as u32;
     let mut pool = PoolingAllocationConfig::default();
@@ -158,7 +167,8 @@ fn pool_config() -> PoolingAllocationConfig {
         .max_memories_per_module(1)
         .max_tables_per_module(tables_per_instance)
         .max_memory_size(MAX_MEMORY_BYTES)
-        .table_elements(MAX_TABLE_ELEMENTS);
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES);
     pool
 }
 
