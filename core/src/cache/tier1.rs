@@ -24,8 +24,9 @@ pub(crate) struct Entry {
     /// A form of the value that a binding derived on its first hit, kept so
     /// later hits skip the conversion. It lives and dies with the entry, so
     /// an invalidation drops it too.
-    // NOTE: the view is not counted in `weight`. A binding's view is roughly
-    // the size of the row, so tier 1 may use about twice its byte bound.
+    // NOTE: the view is not counted in `weight`. A binding's view (a Python
+    // dict, JSON text) is of the same order of size as the row, so with a
+    // binding tier 1 may use a small multiple of its byte bound.
     view: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
