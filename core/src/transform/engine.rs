@@ -26,9 +26,6 @@ pub const MAX_CONCURRENT_CALLS: u32 = 128;
 /// batch at 0.49 of native speed without it and 0.65 with it. Memory beyond
 /// this is returned to the operating system, so resident memory stays
 /// bounded by this times the slots that calls at once have used.
-// NOTE: a call with no records takes about 105 µs with this instead of
-// 20 µs (`review-rule`); the cause is not known. Batches of hundreds of
-// records come out ahead, and the linkers send batches.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
 /// Compiles transform modules. Cloning is cheap and every clone shares one
