@@ -18,9 +18,10 @@ use std::cell::UnsafeCell;
 const PAGE: usize = 65_536;
 
 /// Pages requested at least per `memory.grow` (256 KiB), so that a batch of
-/// many small allocations does not call into the host for every page. More
-/// costs calls that allocate little: the host resets the grown memory after
-/// every call, and with 64 pages an empty call took 106 µs instead of 24.
+/// many small allocations does not call into the host for every page. A
+/// larger minimum slows calls that allocate little, because the host resets
+/// grown memory after every call: with 64 pages an empty call took 106 µs
+/// instead of 24.
 const MIN_GROW_PAGES: usize = 4;
 
 /// The global allocator installed by this crate on `wasm32`.
