@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::venv::{run_setup, Venv};
+use crate::venv::{pip_install, run_setup, Venv};
 
 /// Arguments of `bench.py` for each mode: computations listed and cached
 /// gets timed, and listing runs per side.
@@ -96,16 +96,8 @@ fn install_wheel(root: &Path, python: &Path) -> anyhow::Result<()> {
         .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
         .context("maturin built no wheel")?;
     run_setup(
-        Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--force-reinstall",
-                "--no-deps",
-            ])
+        pip_install(python)
+            .args(["--force-reinstall", "--no-deps"])
             .arg(&wheel),
     )
     .with_context(|| format!("installing {} failed", wheel.display()))

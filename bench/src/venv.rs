@@ -43,17 +43,7 @@ impl Venv<'_> {
 
         let packages = self.packages.join(" ");
         eprintln!("{}: installing {packages} with pip", self.suite);
-        let mut install = Command::new(&python);
-        install
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(self.packages);
-        run_setup(&mut install).with_context(|| {
+        run_setup(pip_install(&python).args(self.packages)).with_context(|| {
             format!(
                 "installing {packages} with pip failed; the package index must be reachable, \
                  or install them into {} by hand",
@@ -75,6 +65,20 @@ impl Venv<'_> {
             .output()
             .is_ok_and(|output| output.status.success())
     }
+}
+
+/// Returns a quiet `pip install` command of `python`, for the caller to add
+/// options and packages to.
+pub fn pip_install(python: &Path) -> Command {
+    let mut command = Command::new(python);
+    command.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    command
 }
 
 /// Runs a setup command and fails when it exits unsuccessfully.

@@ -41,9 +41,9 @@ pub fn record_to_py<T: Entity>(py: Python<'_>, record: &Record<T>) -> PyResult<P
 }
 
 /// Converts the record of `id` into a dict when this process's tier-1 cache
-/// holds it. The first hit on a cache entry converts the record and keeps
-/// the dict with the entry; later hits return a fresh copy of it, which
-/// costs a fraction of a conversion. A write drops the entry and the dict.
+/// contains it. The first hit on a cache entry converts the record and keeps
+/// the dict with the entry. Later hits return a copy of it, which costs a
+/// fraction of a conversion. A write drops the entry and the dict.
 pub fn cached_to_py<T: Hooks>(
     py: Python<'_>,
     repo: &Repository<T>,

@@ -26,18 +26,27 @@ def test_record_types(any_store: polystat.Store) -> None:
     assert any_store.catalogs.get(record["id"]) == record
 
 
-def test_document_instants_are_datetimes(store: polystat.Store) -> None:
+def create_computation(store: polystat.Store, **fields: object) -> dict:
+    """Create a catalog, a control in it and a computation of that control
+    for January 2024, with ``fields`` added to the computation."""
     catalog = store.catalogs.create(catalog_data())
     control = store.controls.create(
         {"catalog_id": catalog["id"], "name": "cm-3", "start_date": "2024-01-01T00:00:00Z"}
     )
-    computation = store.computations.create(
+    return store.computations.create(
         {
             "computationGroup": str(uuid.uuid4()),
             "controlId": control["id"],
             "period": {"from": "2024-01-01T00:00:00Z", "to": "2024-02-01T00:00:00Z"},
-            "evidences": [{"id": "e", "key": "1", "result": True, "value": "2024-05-05T00:00:00Z"}],
+            **fields,
         }
+    )
+
+
+def test_document_instants_are_datetimes(store: polystat.Store) -> None:
+    computation = create_computation(
+        store,
+        evidences=[{"id": "e", "key": "1", "result": True, "value": "2024-05-05T00:00:00Z"}],
     )
 
     assert isinstance(computation["createdAt"], datetime.datetime)
@@ -47,24 +56,18 @@ def test_document_instants_are_datetimes(store: polystat.Store) -> None:
     assert computation["evidences"][0]["value"] == "2024-05-05T00:00:00Z"
 
 
-def test_changing_a_cached_read_changes_nothing_else(store: polystat.Store) -> None:
-    catalog = store.catalogs.create(catalog_data())
-    control = store.controls.create(
-        {"catalog_id": catalog["id"], "name": "cm-3", "start_date": "2024-01-01T00:00:00Z"}
-    )
-    created = store.computations.create(
-        {
-            "computationGroup": str(uuid.uuid4()),
-            "controlId": control["id"],
-            "scope": {"repository": "a"},
-            "period": {"from": "2024-01-01T00:00:00Z", "to": "2024-02-01T00:00:00Z"},
-            "evidences": [{"id": "e", "key": "1", "result": True}],
-        }
+def test_cached_reads_are_independent_copies(store: polystat.Store) -> None:
+    created = create_computation(
+        store,
+        scope={"repository": "a"},
+        evidences=[{"id": "e", "key": "1", "result": True}],
     )
     # The first read fills the cache, the second converts the cached record
     # and keeps it, and later reads copy what it kept.
     reads = [store.computations.get(created["id"]) for _ in range(3)]
-    assert reads[0] == reads[1] == reads[2] and reads[1] is not reads[2]
+    assert reads[0] == reads[1]
+    assert reads[1] == reads[2]
+    assert reads[1] is not reads[2]
     for read in reads[1:]:
         read["scope"]["repository"] = "changed"
         read["evidences"][0]["key"] = "changed"
@@ -74,7 +77,8 @@ def test_changing_a_cached_read_changes_nothing_else(store: polystat.Store) -> N
     again = store.computations.get(created["id"])
     assert again == reads[0]
     assert again["scope"] == {"repository": "a"}
-    assert again["evidences"][0]["key"] == "1" and len(again["evidences"]) == 1
+    assert again["evidences"][0]["key"] == "1"
+    assert len(again["evidences"]) == 1
     assert isinstance(again["createdAt"], datetime.datetime)
     assert store.cache_stats()["tier1"]["hits"] >= 3
 

@@ -140,8 +140,8 @@ impl Cache {
         self.tier1.peek(key)
     }
 
-    /// Returns a view of the value of `key` when tier 1 holds it, derived
-    /// once per entry by `build`; see [`Tier1::peek_view`].
+    /// Returns a view of the value of `key` when tier 1 contains it. `build`
+    /// derives the view once per entry, as [`Tier1::peek_view`] describes.
     pub fn peek_view<V, F>(&self, key: &Key, build: F) -> Option<Arc<V>>
     where
         V: std::any::Any + Send + Sync,

@@ -141,10 +141,10 @@ impl Tier1 {
         found
     }
 
-    /// Like [`Tier1::peek`], but returns a view of the value: `build`
-    /// derives it on the first hit of an entry, and later hits share it.
-    /// Returns `None` when tier 1 does not contain `key` or `build` returns
-    /// `None`.
+    /// Returns a view of the value of `key`, like [`Tier1::peek`] returns the
+    /// value. `build` derives it on the first hit of an entry, and later hits
+    /// share it. Returns `None` when tier 1 does not contain `key` or `build`
+    /// returns `None`.
     pub fn peek_view<V, F>(&self, key: &Key, build: F) -> Option<Arc<V>>
     where
         V: Any + Send + Sync,

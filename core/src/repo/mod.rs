@@ -158,11 +158,12 @@ impl<T: Hooks> Repository<T> {
         }
     }
 
-    /// Like [`Repository::cached`], but returns `view` of the record,
-    /// computed on the first hit of each cache entry and shared by later
-    /// hits until a write or expiry drops the entry. Bindings keep their
-    /// converted form of a record this way, so a hot cached read converts
-    /// nothing twice. A `view` that returns `None` keeps nothing.
+    /// Returns `view` of the cached record, like [`Repository::cached`]
+    /// returns the record. The view is computed on the first hit of each
+    /// cache entry and shared by later hits until a write or expiry drops
+    /// the entry. Bindings keep their converted form of a record this way,
+    /// so a hot cached read converts nothing twice. A `view` that returns
+    /// `None` keeps nothing.
     pub fn cached_view<V, F>(&self, id: Uuid, view: F) -> Option<Arc<V>>
     where
         V: std::any::Any + Send + Sync,
