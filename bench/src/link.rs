@@ -6,8 +6,8 @@
 //! number from the end of its `pull_request_url`. It then left-joins the
 //! reviews to the pull requests on that number and writes the joined rows as
 //! JSON lines to a file of its own in one temporary folder. polystat reads through its
-//! file datasource and extracts the number with the `pr-number` WebAssembly
-//! transform inside `link::link`.
+//! file datasource, which keeps only the fields the linker reads, and extracts
+//! the number with the `pr-number` WebAssembly transform inside `link::link`.
 
 mod python;
 mod scale;
@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use polystat::datasource::file::{read_records, FileConfig};
+use polystat::datasource::file::{read_projected, FileConfig};
 use polystat::job::TransformSet;
-use polystat::link::{link, LinkerSpec, SourceData, TransformRunner};
+use polystat::link::{link, LinkerSpec, SourceData, SourceSpec, TransformRunner};
 use polystat::transform::{TransformEngine, TransformLimits};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -211,6 +211,7 @@ fn linker_spec() -> anyhow::Result<LinkerSpec> {
             },
             {
                 "datasource": "reviews",
+                "fields": ["pull_request_url", "user.login", "state"],
                 "transforms": [{
                     "transform": "pr-number",
                     "params": { "from": "pull_request_url", "to": "number" }
@@ -276,10 +277,11 @@ async fn run_polystat(
 ) -> anyhow::Result<ScriptReport> {
     let root = inputs.pulls.parent().context("input file has no folder")?;
     let started = Instant::now();
-    // Read at once, as `Store::link_datasources` fetches a linker's sources.
+    // Read at once, each source keeping the fields it uses, as
+    // `Store::link_datasources` fetches a linker's sources.
     let (pulls, reviews) = tokio::try_join!(
-        read_file(root, &inputs.pulls),
-        read_file(root, &inputs.reviews)
+        read_file(root, &inputs.pulls, &spec.sources[0]),
+        read_file(root, &inputs.reviews, &spec.sources[1])
     )?;
     let (pull_count, review_count) = (pulls.len(), reviews.len());
     let sources = vec![
@@ -307,14 +309,14 @@ async fn run_polystat(
     })
 }
 
-async fn read_file(root: &Path, path: &Path) -> anyhow::Result<Vec<Value>> {
+async fn read_file(root: &Path, path: &Path, source: &SourceSpec) -> anyhow::Result<Vec<Value>> {
     let name = path.file_name().context("input path has no file name")?;
     let config = FileConfig {
         path: name.to_string_lossy().into_owned(),
         format: None,
         records_path: None,
     };
-    Ok(read_records(root, &config, None).await?)
+    Ok(read_projected(root, &config, None, source.read_projection()).await?)
 }
 
 /// Writes one JSON object per record with the fields of [`Row`] in the order

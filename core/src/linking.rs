@@ -4,7 +4,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::cache::{stable_hash, Cached, Key};
-use crate::datasource::file::read_records;
+use crate::datasource::file::read_projected;
+use crate::datasource::projection::Projection;
 use crate::error::{Error, Result};
 use crate::job::TransformSet;
 use crate::link::{link, sample, LinkOutput, LinkerSpec, SourceData};
@@ -129,13 +130,21 @@ impl Store {
         }
         // The sources are fetched at once: remote ones wait on their servers
         // together, and file sources parse on separate blocking threads.
-        let fetches = resolved.iter().map(|datasource| async move {
-            let records = self.fetch_records(datasource, sample_size).await?;
-            Ok::<_, Error>(SourceData {
-                name: datasource.name.clone(),
-                records,
-            })
-        });
+        // Each source reads only the fields it uses (see
+        // `SourceSpec::read_projection`).
+        let fetches = resolved
+            .iter()
+            .zip(&spec.sources)
+            .map(|(datasource, source)| async move {
+                let projection = source.read_projection();
+                let records = self
+                    .fetch_projected(datasource, sample_size, projection)
+                    .await?;
+                Ok::<_, Error>(SourceData {
+                    name: datasource.name.clone(),
+                    records,
+                })
+            });
         let mut sources = futures::future::try_join_all(fetches).await?;
         if let Some(size) = sample_size {
             sources = sample(sources, size);
@@ -153,33 +162,57 @@ impl Store {
         datasource: &Datasource,
         limit: Option<usize>,
     ) -> Result<Vec<Value>> {
+        self.fetch_projected(datasource, limit, None).await
+    }
+
+    /// Reads the records of one datasource, keeping only the fields that
+    /// `projection` names.
+    ///
+    /// File datasources project JSON and NDJSON records while parsing them,
+    /// and MongoDB datasources ask the server for the top-level fields only.
+    /// Every other record is pruned after it is read.
+    pub async fn fetch_projected(
+        &self,
+        datasource: &Datasource,
+        limit: Option<usize>,
+        projection: Option<Projection>,
+    ) -> Result<Vec<Value>> {
         use crate::datasource::{github, mongo, rest, sql};
-        match datasource.definition_id {
+        let mut records = match datasource.definition_id {
             DefinitionId::File => {
                 let config = datasource.file_config()?;
-                read_records(self.data_root(), &config, limit).await
+                return read_projected(self.data_root(), &config, limit, projection).await;
             }
             DefinitionId::RestApi => {
-                rest::fetch(self, datasource, &datasource.rest_config()?, limit).await
+                rest::fetch(self, datasource, &datasource.rest_config()?, limit).await?
             }
             DefinitionId::GithubApi => {
-                github::fetch(self, datasource, &datasource.github_config()?, limit).await
+                github::fetch(self, datasource, &datasource.github_config()?, limit).await?
             }
             DefinitionId::Sql => {
-                sql::fetch(self, datasource, &datasource.sql_config()?, limit).await
+                sql::fetch(self, datasource, &datasource.sql_config()?, limit).await?
             }
             DefinitionId::Mongodb => {
-                mongo::fetch(self, datasource, &datasource.mongo_config()?, limit).await
+                let config = datasource.mongo_config()?;
+                mongo::fetch(self, datasource, &config, limit, projection.as_ref()).await?
             }
-            DefinitionId::Custom => Err(Error::validation(
-                "datasource.definitionId",
-                format!(
-                    "datasource {:?} is custom; polystat cannot read it, so the program that \
-                     defines it must fetch its records",
-                    datasource.name
-                ),
-            )),
+            DefinitionId::Custom => {
+                return Err(Error::validation(
+                    "datasource.definitionId",
+                    format!(
+                        "datasource {:?} is custom; polystat cannot read it, so the program \
+                         that defines it must fetch its records",
+                        datasource.name
+                    ),
+                ))
+            }
+        };
+        if let Some(projection) = &projection {
+            records
+                .iter_mut()
+                .for_each(|record| projection.prune(record));
         }
+        Ok(records)
     }
 
     /// Finds the datasources a spec's sources name, by id or by name.

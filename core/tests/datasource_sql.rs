@@ -3,6 +3,7 @@
 
 mod common;
 
+use polystat::datasource::projection::Projection;
 use polystat::datasource::sql::check_read_only;
 use polystat::model::{Datasource, DefinitionId, NewSecret, TestStatus};
 use polystat::{Error, Store};
@@ -327,6 +328,50 @@ async fn mongodb_filter_and_limit() {
     let created = store.datasources().create(source).await.unwrap();
     let test = store.test_datasource(created.id).await.unwrap();
     assert_eq!(test.status, TestStatus::Ok, "{:?}", test.message);
+    drop_database(&server, &database).await;
+}
+
+#[tokio::test]
+async fn mongodb_projection_keeps_fields_and_arrays() {
+    let (server, database) = mongo_collection().await;
+    let client = mongodb::Client::with_uri_str(&server).await.unwrap();
+    let reviews = client
+        .database(&database)
+        .collection::<mongodb::bson::Document>("reviews");
+    let labels = vec![mongodb::bson::doc! { "name": "bug", "color": "red" }];
+    reviews
+        .insert_one(mongodb::bson::doc! {
+            "number": 4,
+            "user": { "login": "ana", "id": 7 },
+            "labels": labels,
+            "body": "dropped",
+        })
+        .await
+        .unwrap();
+    let (_dir, store) = open_store().await;
+    let config = json!({ "url": server, "database": database, "collection": "reviews" });
+    let source = datasource(DefinitionId::Mongodb, config);
+
+    let paths = ["number", "user.login", "labels.0.name"];
+    let projection = Projection::new(paths);
+    let records = store
+        .fetch_projected(&source, None, Some(projection))
+        .await
+        .unwrap();
+    let expected = json!({
+        "number": 4,
+        "user": { "login": "ana" },
+        "labels": [{ "name": "bug", "color": "red" }]
+    });
+    assert_eq!(records, vec![expected]);
+
+    let with_id = Projection::new(["_id", "number"]);
+    let records = store
+        .fetch_projected(&source, None, Some(with_id))
+        .await
+        .unwrap();
+    let fields: Vec<&String> = records[0].as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["_id", "number"]);
     drop_database(&server, &database).await;
 }
 

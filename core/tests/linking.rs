@@ -123,3 +123,34 @@ async fn missing_datasource_is_reported() {
     let err = store.run_linker(linker.id, &transforms).await.unwrap_err();
     assert!(err.to_string().contains("gone"), "{err}");
 }
+
+#[tokio::test]
+async fn fields_link_the_same_records() {
+    let (_dir, store, transforms, linker_id) = setup().await;
+    let linker = store.linkers().get(linker_id).await.unwrap().data;
+    let datasources = [
+        Datasource::file("pulls", "pulls.json"),
+        Datasource::file("reviews", "reviews.json"),
+    ];
+    let whole = store
+        .link_datasources(&linker.spec, &datasources, &transforms, None)
+        .await
+        .unwrap();
+
+    let mut narrowed = linker.spec.clone();
+    narrowed.sources[1].fields = vec!["pull_request_url".into(), "user.login".into()];
+    let projected = store
+        .link_datasources(&narrowed, &datasources, &transforms, None)
+        .await
+        .unwrap();
+    assert_eq!(projected.records, whole.records);
+
+    // Without the URL the transform has nothing to read, which shows that the
+    // reviews reached it with only the listed fields.
+    narrowed.sources[1].fields = vec!["user.login".into()];
+    let err = store
+        .link_datasources(&narrowed, &datasources, &transforms, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has no field"), "{err}");
+}

@@ -10,6 +10,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::projection::Projection;
 use crate::error::{Error, Result};
 use crate::link::mapping::{dotted_path_to_pointer, json_type_name};
 
@@ -117,17 +118,34 @@ pub async fn read_records(
     config: &FileConfig,
     limit: Option<usize>,
 ) -> Result<Vec<Value>> {
+    read_projected(root, config, limit, None).await
+}
+
+/// Reads records as [`read_records`] does, keeping only the fields that
+/// `projection` names.
+///
+/// JSON array and NDJSON records are projected while they are parsed, so the
+/// dropped fields are checked for valid JSON but never built. Records of a
+/// `recordsPath` document and CSV rows are pruned after parsing.
+pub async fn read_projected(
+    root: &Path,
+    config: &FileConfig,
+    limit: Option<usize>,
+    projection: Option<Projection>,
+) -> Result<Vec<Value>> {
     config.validate()?;
     let root = root.to_path_buf();
     let config = config.clone();
     let relative = config.path.clone();
-    tokio::task::spawn_blocking(move || read_records_blocking(&root, &config, limit))
-        .await
-        .map_err(|error| Error::Unavailable {
-            backend: BACKEND.to_string(),
-            reason: format!("reading {relative} did not finish: {error}"),
-            source: Some(Box::new(error)),
-        })?
+    tokio::task::spawn_blocking(move || {
+        read_records_blocking(&root, &config, limit, projection.as_ref())
+    })
+    .await
+    .map_err(|error| Error::Unavailable {
+        backend: BACKEND.to_string(),
+        reason: format!("reading {relative} did not finish: {error}"),
+        source: Some(Box::new(error)),
+    })?
 }
 
 /// Resolves `relative` against `root` and returns the canonical path of the file.
@@ -224,21 +242,40 @@ fn read_records_blocking(
     root: &Path,
     config: &FileConfig,
     limit: Option<usize>,
+    projection: Option<&Projection>,
 ) -> Result<Vec<Value>> {
     let relative = config.path.as_str();
     let path = resolve_path(root, relative)?;
+    let records_path = config.records_path.as_deref();
     let mut records = match config.resolved_format()? {
         FileFormat::Json => {
             let bytes = std::fs::read(&path).map_err(|error| open_error(relative, error))?;
-            read_json(&bytes, relative, config.records_path.as_deref())?
+            let parse_projection = projection.filter(|_| records_path.is_none());
+            let mut records = read_json(&bytes, relative, records_path, parse_projection)?;
+            if records_path.is_some() {
+                prune_all(projection, &mut records);
+            }
+            records
         }
-        FileFormat::Ndjson => read_ndjson(open(&path, relative)?, relative, limit)?,
-        FileFormat::Csv => read_csv(open(&path, relative)?, relative, limit)?,
+        FileFormat::Ndjson => read_ndjson(open(&path, relative)?, relative, limit, projection)?,
+        FileFormat::Csv => {
+            let mut records = read_csv(open(&path, relative)?, relative, limit)?;
+            prune_all(projection, &mut records);
+            records
+        }
     };
     if let Some(limit) = limit {
         records.truncate(limit);
     }
     Ok(records)
+}
+
+fn prune_all(projection: Option<&Projection>, records: &mut [Value]) {
+    if let Some(projection) = projection {
+        records
+            .iter_mut()
+            .for_each(|record| projection.prune(record));
+    }
 }
 
 fn open(path: &Path, relative: &str) -> Result<BufReader<File>> {
@@ -263,9 +300,17 @@ fn open_error(relative: &str, error: std::io::Error) -> Error {
     }
 }
 
-fn read_json(bytes: &[u8], relative: &str, records_path: Option<&str>) -> Result<Vec<Value>> {
+/// Parses a JSON document and returns the records array in it. With a
+/// projection, the elements of a top-level array are projected as they are
+/// parsed.
+fn read_json(
+    bytes: &[u8],
+    relative: &str,
+    records_path: Option<&str>,
+    projection: Option<&Projection>,
+) -> Result<Vec<Value>> {
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
-    let mut document: Value = serde_json::from_slice(bytes).map_err(|error| {
+    let mut document = parse_document(bytes, projection).map_err(|error| {
         Error::validation(PATH_FIELD, format!("invalid JSON in {relative}: {error}"))
     })?;
     let (field, location, selected) = match records_path {
@@ -297,7 +342,32 @@ fn read_json(bytes: &[u8], relative: &str, records_path: Option<&str>) -> Result
     }
 }
 
-fn read_ndjson(reader: impl BufRead, relative: &str, limit: Option<usize>) -> Result<Vec<Value>> {
+fn parse_document(bytes: &[u8], projection: Option<&Projection>) -> serde_json::Result<Value> {
+    let Some(projection) = projection else {
+        return serde_json::from_slice(bytes);
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let document = projection.parse_records(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(document)
+}
+
+fn parse_line(text: &str, projection: Option<&Projection>) -> serde_json::Result<Value> {
+    let Some(projection) = projection else {
+        return serde_json::from_str(text);
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let record = projection.parse_record(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(record)
+}
+
+fn read_ndjson(
+    reader: impl BufRead,
+    relative: &str,
+    limit: Option<usize>,
+    projection: Option<&Projection>,
+) -> Result<Vec<Value>> {
     let mut records = Vec::new();
     for (index, line) in reader.lines().enumerate() {
         if limit.is_some_and(|limit| records.len() >= limit) {
@@ -313,7 +383,7 @@ fn read_ndjson(reader: impl BufRead, relative: &str, limit: Option<usize>) -> Re
         if text.trim().is_empty() {
             continue;
         }
-        let record = serde_json::from_str(text).map_err(|error| {
+        let record = parse_line(text, projection).map_err(|error| {
             Error::validation(
                 PATH_FIELD,
                 format!(

@@ -8,5 +8,6 @@ pub mod github;
 pub mod guard;
 pub mod http;
 pub mod mongo;
+pub mod projection;
 pub mod rest;
 pub mod sql;

@@ -8,6 +8,7 @@ use mongodb::options::ClientOptions;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::projection::Projection;
 use crate::error::{Error, Result};
 use crate::model::Datasource;
 use crate::query::Filter;
@@ -159,6 +160,7 @@ pub async fn fetch(
     datasource: &Datasource,
     config: &MongoConfig,
     limit: Option<usize>,
+    projection: Option<&Projection>,
 ) -> Result<Vec<Value>> {
     let client = connect(store, datasource, config).await?;
     let filter: Document = mongodb::bson::to_document(&config.filter)
@@ -174,6 +176,9 @@ pub async fn fetch(
     if let Some(cap) = cap {
         find = find.limit(i64::try_from(cap).unwrap_or(i64::MAX));
     }
+    if let Some(fields) = projection.and_then(server_projection) {
+        find = find.projection(fields);
+    }
     let documents: Vec<Document> = find
         .await
         .map_err(unavailable)?
@@ -184,6 +189,26 @@ pub async fn fetch(
         .into_iter()
         .map(|d| Bson::Document(d).into_relaxed_extjson())
         .collect())
+}
+
+/// Builds the MongoDB projection document that requests the top-level
+/// fields `projection` reaches, or returns `None` when a name cannot go into
+/// a projection document.
+///
+/// Only top-level names go to the server: MongoDB projects a dotted path
+/// into every element of an array, while [`Projection`] keeps arrays whole,
+/// so the caller prunes the nested levels itself. `_id` is left out unless a
+/// path names it.
+fn server_projection(projection: &Projection) -> Option<Document> {
+    let mut fields = Document::new();
+    fields.insert("_id", 0);
+    for name in projection.top_level_fields() {
+        if name.is_empty() || name.starts_with('$') {
+            return None;
+        }
+        fields.insert(name, 1);
+    }
+    Some(fields)
 }
 
 /// Pings the server with the configured credentials.

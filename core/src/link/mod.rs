@@ -163,14 +163,24 @@ pub fn sample(sources: Vec<SourceData>, max_per_source: usize) -> Vec<SourceData
         .collect()
 }
 
-/// Runs a source's transforms, then its mapping.
+/// Keeps the source's `fields`, then runs its transforms and its mapping.
 fn prepare_source(
     spec: &SourceSpec,
     data: SourceData,
     transforms: &dyn TransformRunner,
 ) -> Result<(Vec<Value>, SourceDiagnostic)> {
     let fetched = data.records.len();
-    let transformed = run_steps(&spec.transforms, data.records, transforms)?;
+    let mut records = data.records;
+    if !spec.fields.is_empty() {
+        // A datasource may have projected the records already. Pruning again
+        // is cheap, and the transforms then see the same fields whichever
+        // caller fetched the records.
+        let projection = spec.field_projection();
+        records
+            .iter_mut()
+            .for_each(|record| projection.prune(record));
+    }
+    let transformed = run_steps(&spec.transforms, records, transforms)?;
     let diagnostic = SourceDiagnostic {
         source: data.name,
         fetched,

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::mapping::PropertyMapping;
 use super::schema;
+use crate::datasource::projection::Projection;
 use crate::error::{Error, Result};
 
 /// Configuration of a linker: which sources to read and how to combine them.
@@ -57,6 +58,13 @@ pub struct SourceSpec {
     /// Transforms run over this source's records before the mapping, in order.
     #[serde(default)]
     pub transforms: Vec<TransformStep>,
+    /// Dotted paths of the fields this source reads, such as `user.login`.
+    /// When set, each record keeps only these fields before its transforms
+    /// run, and the datasource drops the others as it reads. Empty reads
+    /// whole records, except that a source without transforms may read only
+    /// its mapped paths (see [`SourceSpec::read_projection`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 /// A call of a named transform.
@@ -183,6 +191,28 @@ impl LinkerSpec {
 }
 
 impl SourceSpec {
+    /// Returns the fields to read from the datasource, or `None` for whole
+    /// records.
+    ///
+    /// This is `fields` when set. Otherwise a source without transforms
+    /// whose non-empty mapping drops unmapped fields reads only the mapped
+    /// source paths, because nothing else reaches its output.
+    pub fn read_projection(&self) -> Option<Projection> {
+        if !self.fields.is_empty() {
+            return Some(self.field_projection());
+        }
+        let mapping_reads_all =
+            self.transforms.is_empty() && !self.keep_unmapped && !self.property_mapping.is_empty();
+        mapping_reads_all
+            .then(|| Projection::new(self.property_mapping.iter().map(|(path, _)| path)))
+    }
+
+    /// Builds the projection of `fields`, which `link` applies before the
+    /// transforms.
+    pub(crate) fn field_projection(&self) -> Projection {
+        Projection::new(self.fields.iter().map(String::as_str))
+    }
+
     fn check(&self, index: usize, link_keys: &[String]) -> Result<()> {
         let prefix = format!("linker.sources[{index}]");
         if self.datasource.trim().is_empty() {
@@ -198,7 +228,47 @@ impl SourceSpec {
             ));
         }
         self.check_mapping(&format!("{prefix}.propertyMapping"), link_keys)?;
+        self.check_fields(&format!("{prefix}.fields"))?;
         check_steps(&self.transforms, &format!("{prefix}.transforms"))
+    }
+
+    /// Rejects malformed paths in `fields` and, for a source without
+    /// transforms, a mapped path that `fields` leaves out. A transform may
+    /// add fields, so a source with transforms is not checked against its
+    /// mapping.
+    fn check_fields(&self, field: &str) -> Result<()> {
+        if self.fields.is_empty() {
+            return Ok(());
+        }
+        for (index, path) in self.fields.iter().enumerate() {
+            if path.split('.').any(str::is_empty) {
+                return Err(Error::validation(
+                    format!("{field}[{index}]"),
+                    format!(
+                        "path {path:?} has an empty segment; write field names separated \
+                         by single dots, such as user.login"
+                    ),
+                ));
+            }
+        }
+        if !self.transforms.is_empty() {
+            return Ok(());
+        }
+        let projection = self.field_projection();
+        match self
+            .property_mapping
+            .iter()
+            .find(|(path, _)| !projection.keeps(path))
+        {
+            Some((path, _)) => Err(Error::validation(
+                field,
+                format!(
+                    "the propertyMapping reads {path:?}, but fields does not keep all of \
+                     it; add {path:?} to fields"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn check_mapping(&self, field: &str, link_keys: &[String]) -> Result<()> {

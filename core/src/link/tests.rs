@@ -691,6 +691,120 @@ fn transform_error_is_returned_unchanged() {
     assert_eq!(error.code(), "TRANSFORM");
 }
 
+// ---- fields ----
+
+#[test]
+fn fields_prune_before_transforms() {
+    let runner = FakeRunner::new().with("echo-fields", |_, records: Vec<Value>| {
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let names: Vec<&String> = record.as_object().expect("object").keys().collect();
+                json!({ "seen": names })
+            })
+            .collect())
+    });
+    let linker = spec(json!({ "sources": [{
+        "datasource": "a",
+        "fields": ["url", "user.login"],
+        "transforms": [{ "transform": "echo-fields" }]
+    }]}));
+    let record = json!({ "url": "u", "user": { "login": "ana", "id": 7 }, "body": "long" });
+    let output = link(&linker, vec![data("a", json!([record]))], &runner).expect("link succeeds");
+    assert_eq!(output.records, vec![json!({ "seen": ["url", "user"] })]);
+}
+
+#[test]
+fn fields_keep_mapping_output() {
+    let record = json!({ "number": 4, "user": { "login": "ana", "id": 7 }, "body": "long" });
+    let mapping = json!({ "number": "number", "user.login": "author" });
+    let without = run(
+        json!({ "sources": [{ "datasource": "a", "propertyMapping": mapping }] }),
+        vec![data("a", json!([record.clone()]))],
+    );
+    let with = run(
+        json!({ "sources": [{
+            "datasource": "a",
+            "fields": ["number", "user.login"],
+            "propertyMapping": mapping
+        }]}),
+        vec![data("a", json!([record]))],
+    );
+    assert_eq!(with.records, without.records);
+    assert_eq!(with.records, vec![json!({ "number": 4, "author": "ana" })]);
+}
+
+#[test]
+fn read_projection_uses_fields_or_mapping() {
+    let with_fields = spec(json!({ "sources": [{
+        "datasource": "a",
+        "fields": ["url"],
+        "transforms": [{ "transform": "t" }]
+    }]}));
+    let projection = with_fields.sources[0].read_projection().expect("fields");
+    assert!(projection.keeps("url"));
+    assert!(!projection.keeps("title"));
+
+    let mapped = spec(json!({ "sources": [{
+        "datasource": "a",
+        "propertyMapping": { "user.login": "author" }
+    }]}));
+    let projection = mapped.sources[0].read_projection().expect("mapped paths");
+    assert!(projection.keeps("user.login"));
+    assert!(!projection.keeps("user.id"));
+}
+
+#[test]
+fn read_projection_none_for_open_sources() {
+    for source in [
+        json!({ "datasource": "a" }),
+        json!({ "datasource": "a", "propertyMapping": { "x": "y" }, "keepUnmapped": true }),
+        json!({
+            "datasource": "a",
+            "propertyMapping": { "x": "y" },
+            "transforms": [{ "transform": "t" }]
+        }),
+    ] {
+        let linker = spec(json!({ "sources": [source] }));
+        assert_eq!(linker.sources[0].read_projection(), None, "{source}");
+    }
+}
+
+#[test]
+fn spec_rejects_empty_field_segment() {
+    let linker =
+        spec(json!({ "sources": [{ "datasource": "a", "fields": ["url", "user..login"] }] }));
+    let (field, reason) = validation_parts(linker.validate().expect_err("empty segment"));
+    assert_eq!(field, "linker.sources[0].fields[1]");
+    assert!(reason.contains("empty segment"), "{reason}");
+}
+
+#[test]
+fn spec_rejects_fields_missing_mapped_path() {
+    for fields in [json!(["number"]), json!(["number", "user.id"])] {
+        let linker = spec(json!({ "sources": [{
+            "datasource": "a",
+            "fields": fields,
+            "propertyMapping": { "number": "number", "user.login": "author" }
+        }]}));
+        let (field, reason) = validation_parts(linker.validate().expect_err("left out"));
+        assert_eq!(field, "linker.sources[0].fields");
+        assert!(reason.contains("add \"user.login\" to fields"), "{reason}");
+    }
+}
+
+#[test]
+fn spec_accepts_fields_with_transforms() {
+    // `number` is added by the transform, so fields need not keep it.
+    let linker = spec(json!({ "sources": [{
+        "datasource": "a",
+        "fields": ["url"],
+        "transforms": [{ "transform": "pr-number" }],
+        "propertyMapping": { "number": "number" }
+    }]}));
+    assert!(linker.validate().is_ok());
+}
+
 // ---- spec validation ----
 
 #[test]

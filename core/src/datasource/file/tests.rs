@@ -386,3 +386,74 @@ fn config_deserializes_camel_case() {
     let defaults: FileConfig = serde_json::from_value(json!({ "path": "a.csv" })).expect("config");
     assert_eq!(defaults, config("a.csv"));
 }
+
+// ---- projection ----
+
+async fn read_keeping(root: &Path, file: &FileConfig, paths: &[&str]) -> Result<Vec<Value>> {
+    let projection = Projection::new(paths.iter().copied());
+    read_projected(root, file, None, Some(projection)).await
+}
+
+#[tokio::test]
+async fn projection_applies_to_every_format() {
+    let root = root_with(&[
+        (
+            "items.json",
+            br#"[{"id": 1, "user": {"login": "ana", "id": 7}, "body": "x"}]"#,
+        ),
+        (
+            "doc.json",
+            br#"{"data": [{"id": 1, "user": {"login": "ana", "id": 7}, "body": "x"}]}"#,
+        ),
+        (
+            "items.ndjson",
+            b"{\"id\": 1, \"user\": {\"login\": \"ana\", \"id\": 7}, \"body\": \"x\"}\n",
+        ),
+        ("items.csv", b"id,body\n1,x\n"),
+    ]);
+    let mut nested = config("doc.json");
+    nested.records_path = Some("data".to_string());
+    let expected = json!({ "id": 1, "user": { "login": "ana" } });
+    for file in [config("items.json"), nested, config("items.ndjson")] {
+        let records = read_keeping(root.path(), &file, &["id", "user.login"])
+            .await
+            .expect("read");
+        assert_eq!(records, vec![expected.clone()], "{}", file.path);
+    }
+    let rows = read_keeping(root.path(), &config("items.csv"), &["id"])
+        .await
+        .expect("read");
+    assert_eq!(rows, vec![json!({ "id": "1" })]);
+}
+
+#[tokio::test]
+async fn projection_rejects_invalid_dropped_json() {
+    let root = root_with(&[
+        ("doc.json", br#"[{"id": 1, "body": [1, }]"#),
+        ("events.ndjson", b"{\"id\": 1}\n{\"id\": 2, \"body\": }\n"),
+    ]);
+    let (field, reason) = validation_parts(
+        read_keeping(root.path(), &config("doc.json"), &["id"])
+            .await
+            .expect_err("invalid"),
+    );
+    assert_eq!(field, "datasource.config.path");
+    assert!(reason.starts_with("invalid JSON in doc.json"), "{reason}");
+    let (_, reason) = validation_parts(
+        read_keeping(root.path(), &config("events.ndjson"), &["id"])
+            .await
+            .expect_err("invalid"),
+    );
+    assert!(reason.starts_with("invalid JSON on line 2"), "{reason}");
+}
+
+#[tokio::test]
+async fn projection_keeps_non_array_error() {
+    let root = root_with(&[("doc.json", br#"{"id": 1}"#)]);
+    let (_, reason) = validation_parts(
+        read_keeping(root.path(), &config("doc.json"), &["id"])
+            .await
+            .expect_err("not an array"),
+    );
+    assert!(reason.contains("expected an array of records"), "{reason}");
+}
