@@ -7,7 +7,8 @@
 //! reviews to the pull requests on that number and writes the joined rows as
 //! JSON lines to a file of its own in one temporary folder. polystat reads through its
 //! file datasource, which keeps only the fields the linker reads, and extracts
-//! the number with the `pr-number` WebAssembly transform inside `link::link`.
+//! the number with the `pr-number` WebAssembly transform while preparing the
+//! reviews source (`link::prepare`).
 
 mod python;
 mod scale;
@@ -15,12 +16,13 @@ mod scale;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use polystat::datasource::file::{read_projected, FileConfig};
 use polystat::job::TransformSet;
-use polystat::link::{link, LinkerSpec, SourceData, SourceSpec, TransformRunner};
+use polystat::link::{combine, prepare, LinkerSpec, PreparedSource, SourceData, TransformRunner};
 use polystat::transform::{TransformEngine, TransformLimits};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -57,8 +59,8 @@ pub async fn run(quick: bool) -> anyhow::Result<Value> {
         .context("the bench crate has no parent folder")?
         .to_path_buf();
     let python = python::ensure_venv(&repo_root)?;
-    let transforms = load_transforms(&repo_root)?;
-    let spec = linker_spec()?;
+    let transforms = Arc::new(load_transforms(&repo_root)?);
+    let spec = Arc::new(linker_spec()?);
 
     let dir = tempfile::tempdir()?;
     let data_dir = scale::shared_data_dir(&repo_root);
@@ -269,32 +271,24 @@ impl TransformRunner for ChunkedTransforms {
 
 /// Runs the job in polystat and times it from reading the first file to
 /// flushing the output, the same span the scripts time.
+///
+/// As `Store::link_datasources` does, both files are read at once, and each
+/// keeps only the fields its source uses. Each source is prepared as soon as
+/// its records are in, so the reviews go through the transform while the
+/// larger pull request file may still be parsing.
 async fn run_polystat(
     inputs: &Inputs,
-    spec: &LinkerSpec,
-    transforms: &ChunkedTransforms,
+    spec: &Arc<LinkerSpec>,
+    transforms: &Arc<ChunkedTransforms>,
     output: &Path,
 ) -> anyhow::Result<ScriptReport> {
-    let root = inputs.pulls.parent().context("input file has no folder")?;
     let started = Instant::now();
-    // Read at once, each source keeping the fields it uses, as
-    // `Store::link_datasources` fetches a linker's sources.
     let (pulls, reviews) = tokio::try_join!(
-        read_file(root, &inputs.pulls, &spec.sources[0]),
-        read_file(root, &inputs.reviews, &spec.sources[1])
+        read_and_prepare(&inputs.pulls, "pulls", 0, spec, transforms),
+        read_and_prepare(&inputs.reviews, "reviews", 1, spec, transforms),
     )?;
-    let (pull_count, review_count) = (pulls.len(), reviews.len());
-    let sources = vec![
-        SourceData {
-            name: "pulls".into(),
-            records: pulls,
-        },
-        SourceData {
-            name: "reviews".into(),
-            records: reviews,
-        },
-    ];
-    let linked = link(spec, sources, transforms)?;
+    let (pull_count, review_count) = (pulls.diagnostic().fetched, reviews.diagnostic().fetched);
+    let linked = combine(spec, vec![pulls, reviews], transforms.as_ref())?;
     write_rows(&linked.records, output)?;
     let seconds = started.elapsed().as_secs_f64();
     let output_records = linked.records.len();
@@ -309,14 +303,33 @@ async fn run_polystat(
     })
 }
 
-async fn read_file(root: &Path, path: &Path, source: &SourceSpec) -> anyhow::Result<Vec<Value>> {
-    let name = path.file_name().context("input path has no file name")?;
+/// Reads the file of source `index` through the file datasource and prepares
+/// the records on the blocking thread pool.
+async fn read_and_prepare(
+    path: &Path,
+    name: &str,
+    index: usize,
+    spec: &Arc<LinkerSpec>,
+    transforms: &Arc<ChunkedTransforms>,
+) -> anyhow::Result<PreparedSource> {
+    let root = path.parent().context("input file has no folder")?;
+    let file_name = path.file_name().context("input path has no file name")?;
     let config = FileConfig {
-        path: name.to_string_lossy().into_owned(),
+        path: file_name.to_string_lossy().into_owned(),
         format: None,
         records_path: None,
     };
-    Ok(read_projected(root, &config, None, source.read_projection()).await?)
+    let projection = spec.sources[index].read_projection();
+    let records = read_projected(root, &config, None, projection).await?;
+    let data = SourceData {
+        name: name.to_string(),
+        records,
+    };
+    let (spec, transforms) = (Arc::clone(spec), Arc::clone(transforms));
+    let prepared =
+        tokio::task::spawn_blocking(move || prepare(&spec, index, data, transforms.as_ref()))
+            .await??;
+    Ok(prepared)
 }
 
 /// Writes one JSON object per record with the fields of [`Row`] in the order

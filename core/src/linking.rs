@@ -1,5 +1,7 @@
 //! Running linkers against the store's datasources.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -8,7 +10,7 @@ use crate::datasource::file::read_projected;
 use crate::datasource::projection::Projection;
 use crate::error::{Error, Result};
 use crate::job::TransformSet;
-use crate::link::{link, sample, LinkOutput, LinkerSpec, SourceData};
+use crate::link::{combine, prepare, LinkOutput, LinkerSpec, SourceData};
 use crate::model::{Datasource, DefinitionId, ExecutionStatus};
 use crate::repo::ListOptions;
 use crate::store::Store;
@@ -128,32 +130,35 @@ impl Store {
                 })?;
             resolved.push(datasource);
         }
+        // Structure and output schema are checked before anything is fetched.
+        spec.validate()?;
+        let spec = Arc::new(spec.clone());
+        let transforms = Arc::new(transforms.clone());
         // The sources are fetched at once: remote ones wait on their servers
-        // together, and file sources parse on separate blocking threads.
-        // Each source reads only the fields it uses (see
-        // `SourceSpec::read_projection`).
-        let fetches = resolved
-            .iter()
-            .zip(&spec.sources)
-            .map(|(datasource, source)| async move {
-                let projection = source.read_projection();
-                let records = self
+        // together, and file sources parse on separate blocking threads. Each
+        // source reads only the fields it uses (see
+        // `SourceSpec::read_projection`) and runs its transforms as soon as
+        // its records arrive, while later sources may still be loading.
+        let fetches = resolved.iter().enumerate().map(|(index, datasource)| {
+            let spec = Arc::clone(&spec);
+            let transforms = Arc::clone(&transforms);
+            async move {
+                let projection = spec.sources[index].read_projection();
+                let mut records = self
                     .fetch_projected(datasource, sample_size, projection)
                     .await?;
-                Ok::<_, Error>(SourceData {
+                if let Some(size) = sample_size {
+                    records.truncate(size);
+                }
+                let data = SourceData {
                     name: datasource.name.clone(),
                     records,
-                })
-            });
-        let mut sources = futures::future::try_join_all(fetches).await?;
-        if let Some(size) = sample_size {
-            sources = sample(sources, size);
-        }
-        let spec = spec.clone();
-        let transforms = transforms.clone();
-        tokio::task::spawn_blocking(move || link(&spec, sources, &transforms))
-            .await
-            .map_err(|e| Error::validation("linker", format!("linker task failed: {e}")))?
+                };
+                run_blocking(move || prepare(&spec, index, data, transforms.as_ref())).await
+            }
+        });
+        let prepared = futures::future::try_join_all(fetches).await?;
+        run_blocking(move || combine(&spec, prepared, transforms.as_ref())).await
     }
 
     /// Reads the records of one datasource.
@@ -251,4 +256,14 @@ impl Store {
         }
         Ok(found)
     }
+}
+
+/// Runs linker work on the blocking thread pool, because transforms and joins
+/// keep a thread busy for as long as they take.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::validation("linker", format!("linker task failed: {e}")))?
 }

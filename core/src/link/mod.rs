@@ -96,27 +96,102 @@ pub struct SourceDiagnostic {
 /// rows come in left order, each followed by its right partners in right
 /// order. Rows that `left` and `full` joins keep without a partner stay in
 /// place, and a `full` join appends unmatched right rows at the end.
+///
+/// [`prepare`] and [`combine`] run the same steps in two parts, for callers
+/// that prepare each source as soon as its records arrive.
 pub fn link(
     spec: &LinkerSpec,
     sources: Vec<SourceData>,
     transforms: &dyn TransformRunner,
 ) -> Result<LinkOutput> {
     spec.check_structure()?;
-    let validator = spec
-        .output_schema
-        .as_ref()
-        .map(schema::compile)
-        .transpose()?;
-    check_batch_count(spec, &sources)?;
+    let validator = compile_output_schema(spec)?;
+    check_batch_count(spec, sources.len())?;
+    let prepared = spec
+        .sources
+        .iter()
+        .zip(sources)
+        .map(|(source_spec, data)| prepare_source(source_spec, data, transforms))
+        .collect::<Result<Vec<_>>>()?;
+    combine_prepared(spec, validator.as_ref(), prepared, transforms)
+}
 
-    let mut names = Vec::with_capacity(sources.len());
-    let mut batches = Vec::with_capacity(sources.len());
-    let mut diagnostics = Vec::with_capacity(sources.len());
-    for (source_spec, data) in spec.sources.iter().zip(sources) {
-        let (records, diagnostic) = prepare_source(source_spec, data, transforms)?;
-        names.push(diagnostic.source.clone());
-        batches.push(records);
-        diagnostics.push(diagnostic);
+/// A source's records after its `fields`, transforms and mapping, ready for
+/// [`combine`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedSource {
+    records: Vec<Value>,
+    diagnostic: SourceDiagnostic,
+}
+
+impl PreparedSource {
+    /// Returns the prepared records.
+    pub fn records(&self) -> &[Value] {
+        &self.records
+    }
+
+    /// Returns the row counts so far. The join fills in `unmatched` and
+    /// `missing_key`.
+    pub fn diagnostic(&self) -> &SourceDiagnostic {
+        &self.diagnostic
+    }
+}
+
+/// Runs the first part of [`link`] for the source at `index` of `spec`: keeps
+/// its `fields`, then runs its transforms and its mapping.
+///
+/// Sources are independent until the join, so a caller may prepare each one
+/// as soon as its records arrive, on any thread, and then pass them all to
+/// [`combine`] in source order.
+pub fn prepare(
+    spec: &LinkerSpec,
+    index: usize,
+    data: SourceData,
+    transforms: &dyn TransformRunner,
+) -> Result<PreparedSource> {
+    let source_spec = spec.sources.get(index).ok_or_else(|| {
+        Error::validation(
+            "linker.sources",
+            format!(
+                "the linker has {} sources, so there is no source {index} to prepare",
+                spec.sources.len()
+            ),
+        )
+    })?;
+    prepare_source(source_spec, data, transforms)
+}
+
+/// Runs the second part of [`link`]: joins or merges the prepared sources,
+/// runs the post-join transforms and validates the output against
+/// `outputSchema`. `prepared` has one entry per source, in source order.
+pub fn combine(
+    spec: &LinkerSpec,
+    prepared: Vec<PreparedSource>,
+    transforms: &dyn TransformRunner,
+) -> Result<LinkOutput> {
+    spec.check_structure()?;
+    let validator = compile_output_schema(spec)?;
+    check_batch_count(spec, prepared.len())?;
+    combine_prepared(spec, validator.as_ref(), prepared, transforms)
+}
+
+fn compile_output_schema(spec: &LinkerSpec) -> Result<Option<jsonschema::Validator>> {
+    spec.output_schema.as_ref().map(schema::compile).transpose()
+}
+
+fn combine_prepared(
+    spec: &LinkerSpec,
+    validator: Option<&jsonschema::Validator>,
+    prepared: Vec<PreparedSource>,
+    transforms: &dyn TransformRunner,
+) -> Result<LinkOutput> {
+    let mut names = Vec::with_capacity(prepared.len());
+    let mut batches = Vec::with_capacity(prepared.len());
+    let mut diagnostics = Vec::with_capacity(prepared.len());
+    for source in prepared {
+        names.push(source.diagnostic.source.clone());
+        batches.push(source.records);
+        diagnostics.push(source.diagnostic);
     }
 
     let combined = if spec.link_keys.is_empty() {
@@ -126,7 +201,7 @@ pub fn link(
         join::join_all(spec.join, &spec.link_keys, batches, &mut diagnostics)
     };
     let records = run_steps(&spec.transforms, combined, transforms)?;
-    if let Some(validator) = &validator {
+    if let Some(validator) = validator {
         schema::check_records(validator, &records)?;
     }
     tracing::debug!(records = records.len(), ?diagnostics, "linker run finished");
@@ -136,17 +211,16 @@ pub fn link(
     })
 }
 
-fn check_batch_count(spec: &LinkerSpec, sources: &[SourceData]) -> Result<()> {
-    if sources.len() == spec.sources.len() {
+fn check_batch_count(spec: &LinkerSpec, batches: usize) -> Result<()> {
+    if batches == spec.sources.len() {
         return Ok(());
     }
     Err(Error::validation(
         "linker.sources",
         format!(
-            "the linker has {} sources but {} record batches were passed; pass one \
+            "the linker has {} sources but {batches} record batches were passed; pass one \
              batch per source",
             spec.sources.len(),
-            sources.len()
         ),
     ))
 }
@@ -168,7 +242,7 @@ fn prepare_source(
     spec: &SourceSpec,
     data: SourceData,
     transforms: &dyn TransformRunner,
-) -> Result<(Vec<Value>, SourceDiagnostic)> {
+) -> Result<PreparedSource> {
     let fetched = data.records.len();
     let mut records = data.records;
     if !spec.fields.is_empty() {
@@ -188,7 +262,10 @@ fn prepare_source(
         ..SourceDiagnostic::default()
     };
     let mapped = mapping::apply_mapping(&spec.property_mapping, spec.keep_unmapped, transformed);
-    Ok((mapped, diagnostic))
+    Ok(PreparedSource {
+        records: mapped,
+        diagnostic,
+    })
 }
 
 fn run_steps(

@@ -805,6 +805,68 @@ fn spec_accepts_fields_with_transforms() {
     assert!(linker.validate().is_ok());
 }
 
+// ---- prepare and combine ----
+
+#[test]
+fn prepare_then_combine_equals_link() {
+    let runner = FakeRunner::new().with("tag", tag_transform);
+    let linker = spec(json!({
+        "sources": [
+            { "datasource": "s0", "propertyMapping": { "id": "id", "user.login": "author" } },
+            {
+                "datasource": "s1",
+                "fields": ["id"],
+                "transforms": [{ "transform": "tag", "params": { "tag": "t" } }]
+            }
+        ],
+        "linkKeys": ["id"],
+        "join": "full"
+    }));
+    let sources = || {
+        vec![
+            data(
+                "s0",
+                json!([{ "id": 1, "user": { "login": "ana" } }, { "id": 2 }]),
+            ),
+            data("s1", json!([{ "id": 2, "body": "x" }, { "id": 3 }])),
+        ]
+    };
+    let whole = link(&linker, sources(), &runner).expect("link succeeds");
+    // Prepared in reverse order, as sources that arrive out of order would be.
+    let mut prepared: Vec<PreparedSource> = sources()
+        .into_iter()
+        .enumerate()
+        .rev()
+        .map(|(index, source)| prepare(&linker, index, source, &runner).expect("prepared"))
+        .collect();
+    prepared.reverse();
+    assert_eq!(prepared[1].diagnostic().fetched, 2);
+    let parts = combine(&linker, prepared, &runner).expect("combined");
+    assert_eq!(parts, whole);
+    assert_eq!(parts.records.len(), 3);
+}
+
+#[test]
+fn prepare_rejects_unknown_source_index() {
+    let linker = spec(json!({ "sources": [{ "datasource": "a" }] }));
+    let error =
+        prepare(&linker, 1, data("a", json!([])), &FakeRunner::new()).expect_err("no source 1");
+    let (field, reason) = validation_parts(error);
+    assert_eq!(field, "linker.sources");
+    assert!(reason.contains("no source 1"), "{reason}");
+}
+
+#[test]
+fn combine_rejects_wrong_source_count() {
+    let linker = spec(json!({ "sources": [{ "datasource": "a" }, { "datasource": "b" }] }));
+    let runner = FakeRunner::new();
+    let prepared = prepare(&linker, 0, data("a", json!([])), &runner).expect("prepared");
+    let error = combine(&linker, vec![prepared], &runner).expect_err("one of two");
+    let (field, reason) = validation_parts(error);
+    assert_eq!(field, "linker.sources");
+    assert!(reason.contains("2 sources but 1"), "{reason}");
+}
+
 // ---- spec validation ----
 
 #[test]
