@@ -184,19 +184,36 @@ async fn measure_sqlite(sizes: &Sizes) -> anyhow::Result<Measurement> {
     let mut rounds = Rounds::default();
     for _ in 0..sizes.runs {
         let (polystat, raw) = if rounds.polystat_first() {
+            checkpoint(&mut conn).await?;
             let polystat = time_polystat(&store, control_id, sizes.rows).await?;
+            checkpoint(&mut conn).await?;
             (
                 polystat,
                 raw_sqlite(&mut conn, control_id, sizes.rows).await?,
             )
         } else {
+            checkpoint(&mut conn).await?;
             let raw = raw_sqlite(&mut conn, control_id, sizes.rows).await?;
+            checkpoint(&mut conn).await?;
             (time_polystat(&store, control_id, sizes.rows).await?, raw)
         };
         rounds.push(polystat, raw);
     }
     store.close().await;
     Ok(rounds.measurement(sizes.rows))
+}
+
+/// Copies the write-ahead log into the database file and empties it, untimed.
+///
+/// SQLite checkpoints automatically in the commit that grows the log past
+/// 1,000 pages, and that commit waits for the copy and its fsync. Otherwise
+/// whichever side's commit crosses the mark pays for pages the other side
+/// wrote, which made single runs of the same work differ by up to 2 times.
+async fn checkpoint(conn: &mut sqlx::SqliteConnection) -> anyhow::Result<()> {
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Times the raw SQLite insert of fresh rows.
