@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use polystat::model::LimitOverrides;
+use polystat::registry::read_module_file;
 use polystat::Store;
 use serde_json::Value;
 
@@ -64,8 +65,7 @@ pub(crate) async fn execute(store: &Store, command: TransformCommand) -> anyhow:
             module,
             limits,
         } => {
-            let wasm = std::fs::read(&module)
-                .with_context(|| format!("cannot read module {}", module.display()))?;
+            let wasm = read_module_file(&name, &module, "module")?;
             let overrides = LimitOverrides {
                 fuel: limits.fuel,
                 deadline_ms: limits.deadline_ms,
@@ -110,11 +110,11 @@ async fn run_test(
 ) -> anyhow::Result<Vec<Value>> {
     let path = Path::new(module);
     if path.is_file() {
-        let wasm = std::fs::read(path).with_context(|| format!("cannot read module {module}"))?;
         let name = path.file_stem().map_or_else(
             || module.to_string(),
             |stem| stem.to_string_lossy().into_owned(),
         );
+        let wasm = read_module_file(&name, path, "module")?;
         let engine = store.transform_engine().clone();
         let limits = store.config().transform_limits.clone();
         let output = tokio::task::spawn_blocking(move || {

@@ -8,8 +8,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use polystat::error::{Error, TransformLimit};
+use polystat::job::TransformSet;
 use polystat::model::LimitOverrides;
-use polystat::registry::MAX_MODULE_BYTES;
+use polystat::registry::{read_module_file, MAX_MODULE_BYTES};
+use polystat::transform::{TransformEngine, TransformLimits};
 use polystat::Store;
 use serde_json::{json, Value};
 
@@ -302,6 +304,43 @@ async fn hostile_modules_are_rejected_at_upload() {
         "implements ABI version 2",
     )
     .await;
+}
+
+#[test]
+fn oversized_module_file_is_rejected_unread() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("huge.wasm");
+    // A sparse file: 64 times the cap on disk would take 256 MiB if read.
+    let size = 64 * MAX_MODULE_BYTES as u64;
+    std::fs::File::create(&path)
+        .and_then(|file| file.set_len(size))
+        .expect("sparse file");
+
+    let error = read_module_file("huge", &path, "job.transforms.huge").expect_err("too large");
+    let Error::Validation { field, reason } = error else {
+        panic!("expected a validation error, got {error:?}");
+    };
+    assert_eq!(field, "module.bytes");
+    assert!(reason.contains(&size.to_string()), "{reason}");
+
+    let engine = TransformEngine::new().expect("engine");
+    let mut set = TransformSet::new(TransformLimits::default());
+    let error = set
+        .load_file(&engine, "huge", &path)
+        .expect_err("too large");
+    assert!(error.to_string().contains("registry maximum"), "{error}");
+}
+
+#[test]
+fn missing_module_file_names_the_setting() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("missing.wasm");
+    let error = read_module_file("missing", &path, "job.transforms.missing").expect_err("missing");
+    let Error::Validation { field, reason } = error else {
+        panic!("expected a validation error, got {error:?}");
+    };
+    assert_eq!(field, "job.transforms.missing");
+    assert!(reason.starts_with("cannot read"), "{reason}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

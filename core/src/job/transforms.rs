@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::link::{TransformRunner, TransformStep};
+use crate::registry::read_module_file;
 use crate::transform::{CompiledTransform, TransformEngine, TransformLimits};
 
 /// Compiled transforms by name and optional version, each with its limits.
@@ -41,17 +42,10 @@ impl TransformSet {
         }
     }
 
-    /// Reads and compiles a module file under `name`.
+    /// Reads and compiles a module file under `name`. A file over the
+    /// registry's maximum module size is rejected before it is read.
     pub fn load_file(&mut self, engine: &TransformEngine, name: &str, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::validation(
-                format!("job.transforms.{name}"),
-                format!(
-                    "cannot read {}: {e}; build the example transforms with transforms/build.sh",
-                    path.display()
-                ),
-            )
-        })?;
+        let bytes = read_module_file(name, path, &format!("job.transforms.{name}"))?;
         self.insert(engine.compile(name, &bytes)?);
         Ok(())
     }

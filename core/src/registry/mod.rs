@@ -10,6 +10,10 @@
 
 mod usage;
 
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -295,6 +299,25 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|error| {
         Error::validation("transform", format!("transform task failed: {error}"))
     })?
+}
+
+/// Reads the module file at `path` for transform `name`, rejecting a file
+/// over [`MAX_MODULE_BYTES`] before reading it, so a wrong path to a large
+/// file costs no memory. `field` names the setting that gave the path, for
+/// the error when the file cannot be read.
+pub fn read_module_file(name: &str, path: &Path, field: &str) -> Result<Vec<u8>> {
+    let unreadable = |error: std::io::Error| {
+        Error::validation(field, format!("cannot read {}: {error}", path.display()))
+    };
+    let file = File::open(path).map_err(unreadable)?;
+    let size = file.metadata().map_err(unreadable)?.len();
+    check_size(name, usize::try_from(size).unwrap_or(usize::MAX))?;
+    // The cap also holds for a file that grows while it is read.
+    let cap = u64::try_from(MAX_MODULE_BYTES).unwrap_or(u64::MAX) + 1;
+    let mut bytes = Vec::new();
+    file.take(cap).read_to_end(&mut bytes).map_err(unreadable)?;
+    check_size(name, bytes.len())?;
+    Ok(bytes)
 }
 
 fn check_size(name: &str, size: usize) -> Result<()> {
