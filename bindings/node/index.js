@@ -102,6 +102,14 @@ function encode(value) {
     if (typeof item === 'number') {
       checkNumber(key, item);
     }
+    if (typeof item === 'function' || typeof item === 'symbol') {
+      // JSON.stringify would drop the field, or write null in an array,
+      // and the store would keep a record without the caller's value.
+      throw validationError(
+        key === '' ? 'value' : key,
+        `a ${typeof item} has no JSON form; remove it or pass a plain value`,
+      );
+    }
     return item;
   });
   return marked ? BIG_PREFIX + text : text;

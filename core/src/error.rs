@@ -103,6 +103,19 @@ impl Error {
         }
     }
 
+    /// Names the 0-based position of the failing item of a batch in a
+    /// validation error's reason, keeping its field. Other errors are
+    /// returned unchanged.
+    pub fn at_item(self, index: usize) -> Self {
+        match self {
+            Error::Validation { field, reason } => Error::Validation {
+                field,
+                reason: format!("item {index}: {reason}"),
+            },
+            other => other,
+        }
+    }
+
     /// Builds a configuration error.
     pub fn configuration(reason: impl Into<String>) -> Self {
         Error::Configuration {

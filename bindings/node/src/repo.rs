@@ -98,7 +98,7 @@ async fn run<T: Hooks>(repo: Repository<T>, op: &str, args: &Args) -> Result<Val
             let bodies = items
                 .iter()
                 .enumerate()
-                .map(|(index, item)| body_at(item, &format!("items[{index}]")))
+                .map(|(index, item)| body_at(item, "items").map_err(|error| error.at_item(index)))
                 .collect::<Result<Vec<T>>>()?;
             many(repo.bulk_insert(bodies).await?)
         }

@@ -66,6 +66,27 @@ describe('errors', () => {
       assert.equal(error.field, 'items');
     });
     await rejectsWith(store.scopes.create({ name: 'n', value: Number.NaN }), 'VALIDATION');
+    await rejectsWith(store.scopes.create({ name: 'n', value: () => 1 }), 'VALIDATION', (error) => {
+      assert.equal(error.field, 'value');
+      assert.match(error.message, /function has no JSON form/);
+    });
+    await rejectsWith(store.scopes.create({ name: 'n', tags: [Symbol('s')] }), 'VALIDATION', (error) => {
+      assert.equal(error.field, '0');
+    });
+    assert.equal(await store.scopes.count(), 0);
+  });
+
+  test('a bulk insert error names the failing item', async () => {
+    const good = { name: 'environment' };
+    await rejectsWith(store.scopes.bulkInsert([good, { name: '' }]), 'VALIDATION', (error) => {
+      assert.equal(error.field, 'scope.name');
+      assert.match(error.message, /item 1: /);
+    });
+    await rejectsWith(store.scopes.bulkInsert([good, good, 7]), 'VALIDATION', (error) => {
+      assert.equal(error.field, 'items');
+      assert.match(error.message, /item 2: /);
+    });
+    assert.equal(await store.scopes.count(), 0);
     await rejectsWith(Store.open({ relationalUrl: 'sqlite:///tmp/x.db', colour: 'red' }), 'VALIDATION', (error) => {
       assert.equal(error.field, 'options');
     });

@@ -76,14 +76,35 @@ pub fn records_to_py<'py, T: Entity>(
 /// (id, version, timestamps) are dropped, so a dict read from the store can
 /// be changed and passed back to `update`.
 pub fn body_from_py<T: Entity>(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<T> {
-    let value = argument(py, T::SPEC.entity, data)?;
-    polystat::model::body_from_json(value, T::SPEC.entity).map_err(|e| errors::to_py(py, e))
+    body_from_py_at(py, data, None)
+}
+
+/// Parses an entity body as [`body_from_py`] does, naming `item`, the
+/// body's position in a batch, in a validation error.
+pub fn body_from_py_at<T: Entity>(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    item: Option<usize>,
+) -> PyResult<T> {
+    let name_item = |error: polystat::Error| match item {
+        Some(index) => error.at_item(index),
+        None => error,
+    };
+    let value = argument_json(py, T::SPEC.entity, data).map_err(name_item);
+    let body = value.and_then(|value| {
+        polystat::model::body_from_json(value, T::SPEC.entity).map_err(name_item)
+    });
+    body.map_err(|e| errors::to_py(py, e))
 }
 
 /// Converts an argument to JSON, reporting a type that has no JSON form as a
 /// validation error on `field`.
 pub fn argument(py: Python<'_>, field: &str, value: &Bound<'_, PyAny>) -> PyResult<Value> {
-    convert::to_json(value).map_err(|e| errors::validation(py, field, e.value(py).to_string()))
+    argument_json(py, field, value).map_err(|e| errors::to_py(py, e))
+}
+
+fn argument_json(py: Python<'_>, field: &str, value: &Bound<'_, PyAny>) -> polystat::Result<Value> {
+    convert::to_json(value).map_err(|e| polystat::Error::validation(field, e.value(py).to_string()))
 }
 
 /// Parses a record id given as str or UUID.

@@ -12,7 +12,9 @@ use pyo3::types::PyTuple;
 use serde_json::Value;
 
 use crate::operation::Operation;
-use crate::records::{argument, body_from_py, cached_to_py, parse_id, record_to_py, records_to_py};
+use crate::records::{
+    argument, body_from_py, body_from_py_at, cached_to_py, parse_id, record_to_py, records_to_py,
+};
 use crate::store::NativeStore;
 
 /// The entity of a repository, named as the store attribute is.
@@ -152,7 +154,8 @@ fn bulk_insert<T: Hooks>(
 ) -> PyResult<Operation> {
     let bodies = items
         .try_iter()?
-        .map(|item| body_from_py::<T>(py, &item?))
+        .enumerate()
+        .map(|(index, item)| body_from_py_at::<T>(py, &item?, Some(index)))
         .collect::<PyResult<Vec<T>>>()?;
     Ok(Operation::new(
         async move { repo.bulk_insert(bodies).await },

@@ -138,6 +138,19 @@ def test_invalid_id_is_validation_error(store: polystat.Store) -> None:
     assert caught.value.field == "id"
 
 
+def test_bulk_insert_error_names_item(store: polystat.Store) -> None:
+    good = {"name": "environment"}
+    with pytest.raises(polystat.ValidationError) as invalid:
+        store.scopes.bulk_insert([good, {"name": ""}])
+    with pytest.raises(polystat.ValidationError) as malformed:
+        store.scopes.bulk_insert([good, good, {"name": object()}])
+
+    assert invalid.value.field == "scope.name"
+    assert "item 1: " in str(invalid.value)
+    assert "item 2: " in str(malformed.value)
+    assert store.scopes.count() == 0
+
+
 def test_error_classes_do_not_replace_builtins() -> None:
     assert polystat.ReferenceError is not ReferenceError
     assert polystat.TimeoutError is not TimeoutError

@@ -77,10 +77,11 @@ impl<T: Hooks> Repository<T> {
         let span = self.span("insert", None);
         async {
             let mut items = items;
-            for data in &mut items {
+            for (index, data) in items.iter_mut().enumerate() {
                 T::prepare(data);
-                data.seal(&self.store)?;
-                data.validate()?;
+                data.seal(&self.store)
+                    .and_then(|()| data.validate())
+                    .map_err(|error| error.at_item(index))?;
             }
             hooks::check_references(&self.store, &items).await?;
             // One timestamp for the whole insert: the rows commit together.
