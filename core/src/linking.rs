@@ -110,6 +110,10 @@ impl Store {
     }
 
     /// Links the given datasources by `spec`; sources name datasources by name.
+    ///
+    /// The sources are fetched and prepared at once. When several fail, the
+    /// first failure to happen is returned, and the other sources' results
+    /// are discarded.
     pub async fn link_datasources(
         &self,
         spec: &LinkerSpec,

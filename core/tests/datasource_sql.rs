@@ -372,6 +372,14 @@ async fn mongodb_projection_keeps_fields_and_arrays() {
         .unwrap();
     let fields: Vec<&String> = records[0].as_object().unwrap().keys().collect();
     assert_eq!(fields, ["_id", "number"]);
+
+    // BSON keys cannot hold NUL, so such a name is pruned locally instead.
+    let with_nul = Projection::new(["a\u{0}b", "number"]);
+    let records = store
+        .fetch_projected(&source, None, Some(with_nul))
+        .await
+        .unwrap();
+    assert_eq!(records, vec![json!({ "number": 4 })]);
     drop_database(&server, &database).await;
 }
 

@@ -124,8 +124,9 @@ pub async fn read_records(
 /// Reads records as [`read_records`] does, keeping only the fields that
 /// `projection` names.
 ///
-/// JSON array and NDJSON records are projected while they are parsed, so the
-/// dropped fields are checked for valid JSON but never built. Records of a
+/// JSON array and NDJSON records are projected while they are parsed. The
+/// dropped fields are checked as in a whole parse, so the same files fail
+/// with the same errors, but they are never built. Records of a
 /// `recordsPath` document and CSV rows are pruned after parsing.
 pub async fn read_projected(
     root: &Path,

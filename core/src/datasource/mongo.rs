@@ -203,7 +203,9 @@ fn server_projection(projection: &Projection) -> Option<Document> {
     let mut fields = Document::new();
     fields.insert("_id", 0);
     for name in projection.top_level_fields() {
-        if name.is_empty() || name.starts_with('$') {
+        // BSON keys cannot hold NUL, and MongoDB reads `$` names as
+        // operators, so such a name leaves the whole projection to pruning.
+        if name.is_empty() || name.starts_with('$') || name.contains('\0') {
             return None;
         }
         fields.insert(name, 1);

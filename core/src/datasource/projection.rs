@@ -2,14 +2,14 @@
 //! drops the rest as early as the datasource allows.
 //!
 //! A file datasource applies a projection while it parses, so the fields it
-//! drops are scanned but never allocated. Other datasources prune each record
+//! drops are checked as in a whole parse but never built. Other datasources prune each record
 //! after reading it, which still spares the transforms and the join the
 //! unread fields.
 
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// The fields a reader keeps, built from dotted paths such as `user.login`.
@@ -224,7 +224,7 @@ impl<'de> Visitor<'de> for ProjectingVisitor<'_> {
         while let Some(kept) = access.next_key_seed(KeptField(self.fields))? {
             match kept {
                 None => {
-                    access.next_value::<IgnoredAny>()?;
+                    access.next_value::<Checked>()?;
                 }
                 Some((name, Node::Whole)) => {
                     object.insert(name, access.next_value::<Value>()?);
@@ -235,6 +235,75 @@ impl<'de> Visitor<'de> for ProjectingVisitor<'_> {
             }
         }
         Ok(Value::Object(object))
+    }
+}
+
+/// A dropped value, parsed as fully as a kept one but never built.
+///
+/// `IgnoredAny` would let serde_json skip the value with a looser scan that
+/// accepts numbers out of range, lone surrogates, invalid UTF-8 and nesting
+/// past the recursion limit, so a file could read with a projection and fail
+/// without one. Parsing through `deserialize_any` applies every check of a
+/// whole parse, and borrowed strings need no allocation.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_none<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Checked, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Checked, A::Error> {
+        while access.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Checked, A::Error> {
+        while access.next_key::<Checked>()?.is_some() {
+            access.next_value::<Checked>()?;
+        }
+        Ok(Checked)
     }
 }
 

@@ -111,7 +111,8 @@ pub fn link(
         .sources
         .iter()
         .zip(sources)
-        .map(|(source_spec, data)| prepare_source(source_spec, data, transforms))
+        .enumerate()
+        .map(|(index, (source_spec, data))| prepare_source(index, source_spec, data, transforms))
         .collect::<Result<Vec<_>>>()?;
     combine_prepared(spec, validator.as_ref(), prepared, transforms)
 }
@@ -120,6 +121,8 @@ pub fn link(
 /// [`combine`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct PreparedSource {
+    /// Position of the source in `spec.sources`.
+    index: usize,
     records: Vec<Value>,
     diagnostic: SourceDiagnostic,
 }
@@ -158,7 +161,8 @@ pub fn prepare(
             ),
         )
     })?;
-    prepare_source(source_spec, data, transforms)
+    spec.check_structure()?;
+    prepare_source(index, source_spec, data, transforms)
 }
 
 /// Runs the second part of [`link`]: joins or merges the prepared sources,
@@ -172,7 +176,26 @@ pub fn combine(
     spec.check_structure()?;
     let validator = compile_output_schema(spec)?;
     check_batch_count(spec, prepared.len())?;
+    check_order(&prepared)?;
     combine_prepared(spec, validator.as_ref(), prepared, transforms)
+}
+
+fn check_order(prepared: &[PreparedSource]) -> Result<()> {
+    match prepared
+        .iter()
+        .enumerate()
+        .find(|(position, source)| source.index != *position)
+    {
+        Some((position, source)) => Err(Error::validation(
+            "linker.sources",
+            format!(
+                "prepared source {position} was prepared as source {}; pass the prepared \
+                 sources in the order of the linker's sources",
+                source.index
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn compile_output_schema(spec: &LinkerSpec) -> Result<Option<jsonschema::Validator>> {
@@ -237,8 +260,10 @@ pub fn sample(sources: Vec<SourceData>, max_per_source: usize) -> Vec<SourceData
         .collect()
 }
 
-/// Keeps the source's `fields`, then runs its transforms and its mapping.
+/// Keeps the `fields` of the source at `index`, then runs its transforms and
+/// its mapping.
 fn prepare_source(
+    index: usize,
     spec: &SourceSpec,
     data: SourceData,
     transforms: &dyn TransformRunner,
@@ -263,6 +288,7 @@ fn prepare_source(
     };
     let mapped = mapping::apply_mapping(&spec.property_mapping, spec.keep_unmapped, transformed);
     Ok(PreparedSource {
+        index,
         records: mapped,
         diagnostic,
     })

@@ -857,6 +857,29 @@ fn prepare_rejects_unknown_source_index() {
 }
 
 #[test]
+fn combine_rejects_sources_out_of_order() {
+    let linker = spec(join_spec("inner", json!(["id"]), 2));
+    let runner = FakeRunner::new();
+    let first = prepare(&linker, 0, data("s0", json!([{ "id": 1 }])), &runner).expect("prepared");
+    let second = prepare(&linker, 1, data("s1", json!([{ "id": 1 }])), &runner).expect("prepared");
+    let error = combine(&linker, vec![second, first], &runner).expect_err("swapped");
+    let (field, reason) = validation_parts(error);
+    assert_eq!(field, "linker.sources");
+    assert!(
+        reason.contains("prepared source 0 was prepared as source 1"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn prepare_checks_the_spec() {
+    let linker = spec(json!({ "sources": [{ "datasource": "a", "fields": ["a..b"] }] }));
+    let error = prepare(&linker, 0, data("a", json!([])), &FakeRunner::new()).expect_err("bad");
+    let (field, _) = validation_parts(error);
+    assert_eq!(field, "linker.sources[0].fields[0]");
+}
+
+#[test]
 fn combine_rejects_wrong_source_count() {
     let linker = spec(json!({ "sources": [{ "datasource": "a" }, { "datasource": "b" }] }));
     let runner = FakeRunner::new();

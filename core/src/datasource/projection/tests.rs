@@ -118,3 +118,52 @@ fn keeps_reports_whole_paths() {
     assert!(!projection.keeps("user.id"));
     assert!(!projection.keeps("title"));
 }
+
+/// Documents whose only fault lies in a field that the projection drops.
+fn faulty_documents() -> Vec<(&'static str, Vec<u8>)> {
+    let deep = format!(
+        r#"[{{"keep": 1, "drop": {}{}}}]"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    vec![
+        (
+            "number out of range",
+            br#"[{"keep": 1, "drop": 1e400}]"#.to_vec(),
+        ),
+        (
+            "nested number out of range",
+            br#"[{"keep": 1, "drop": {"a": [-1e400]}}]"#.to_vec(),
+        ),
+        ("nesting past the limit", deep.into_bytes()),
+        (
+            "lone surrogate",
+            br#"[{"keep": 1, "drop": "\ud800"}]"#.to_vec(),
+        ),
+        (
+            "invalid UTF-8",
+            b"[{\"keep\": 1, \"drop\": \"\xff\xfe\"}]".to_vec(),
+        ),
+        ("trailing comma", br#"[{"keep": 1, "drop": [1,]}]"#.to_vec()),
+        (
+            "control character",
+            b"[{\"keep\": 1, \"drop\": \"a\x01\"}]".to_vec(),
+        ),
+        ("invalid escape", br#"[{"keep": 1, "drop": "\q"}]"#.to_vec()),
+        ("bad field name", br#"[{"keep": 1, "\ud800": 2}]"#.to_vec()),
+    ]
+}
+
+#[test]
+fn dropped_fields_fail_as_in_a_whole_parse() {
+    let projection = Projection::new(["keep"]);
+    for (case, bytes) in faulty_documents() {
+        let whole = serde_json::from_slice::<Value>(&bytes).expect_err(case);
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let projected = projection
+            .parse_records(&mut deserializer)
+            .and_then(|value| deserializer.end().map(|()| value))
+            .expect_err(case);
+        assert_eq!(projected.to_string(), whole.to_string(), "{case}");
+    }
+}
