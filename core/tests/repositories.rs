@@ -165,18 +165,37 @@ async fn finalized_control_cannot_return_to_draft(store: Store) {
     }
 }
 
-async fn bulk_insert_is_all_or_nothing(store: Store) {
-    let scopes: Vec<Scope> = ["a", "b", "a"]
+fn scopes(names: &[&str]) -> Vec<Scope> {
+    names
         .iter()
-        .map(|n| Scope {
-            name: (*n).into(),
+        .map(|name| Scope {
+            name: (*name).into(),
             description: String::new(),
             scope_type: "string".into(),
             default_value: Value::Null,
         })
-        .collect();
-    let err = store.scopes().bulk_insert(scopes).await.unwrap_err();
+        .collect()
+}
+
+async fn bulk_insert_is_all_or_nothing(store: Store) {
+    let err = store
+        .scopes()
+        .bulk_insert(scopes(&["a", "b", "a"]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert_eq!(store.scopes().count(&Value::Null).await.unwrap(), 0);
+
+    let err = store
+        .scopes()
+        .bulk_insert(scopes(&["a", "b", ""]))
+        .await
+        .unwrap_err();
+    let Error::Validation { field, reason } = err else {
+        panic!("expected a validation error, got {err}");
+    };
+    assert_eq!(field, "scope.name");
+    assert!(reason.starts_with("item 2: "), "{reason}");
     assert_eq!(store.scopes().count(&Value::Null).await.unwrap(), 0);
 
     let good: Vec<Scope> = (0..50)

@@ -2,9 +2,9 @@
 //! drops the rest as early as the datasource allows.
 //!
 //! A file datasource applies a projection while it parses, so the fields it
-//! drops are checked as in a whole parse but never built. Other datasources prune each record
-//! after reading it, which still spares the transforms and the join the
-//! unread fields.
+//! drops are checked as in a whole parse but never built. Other datasources
+//! prune each record after reading it, which still spares the transforms and
+//! the join the unread fields.
 
 use std::collections::HashMap;
 use std::fmt;
