@@ -68,7 +68,7 @@ async fn run_case(store: &Store, case: &Value) -> Result<(), String> {
     for (index, step) in steps.iter().enumerate() {
         let step = resolve(step, &saved).map_err(|e| format!("step {index}: {e}"))?;
         let outcome = match step["op"].as_str() {
-            Some("subscribe" | "nextChange" | "evaluateControl") => {
+            Some("subscribe" | "nextChange" | "evaluateControl" | "writeFile" | "runLinker") => {
                 run_store_step(store, &step, &mut subscriptions).await
             }
             Some("uploadTransform" | "transformVersions" | "callTransform" | "deleteTransform") => {
@@ -207,6 +207,22 @@ fn has_type(kind: &str, value: &Value) -> bool {
 }
 
 /// Runs a step on the store rather than on one repository.
+/// Reads a step's `transforms`, the module paths by name relative to the
+/// repository root.
+fn transform_paths(step: &Value) -> BTreeMap<String, PathBuf> {
+    step["transforms"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, path)| {
+            (
+                name.clone(),
+                repo_root().join(path.as_str().unwrap_or_default()),
+            )
+        })
+        .collect()
+}
+
 async fn run_store_step(
     store: &Store,
     step: &Value,
@@ -234,19 +250,21 @@ async fn run_store_step(
                 .expect("the change feed is open");
             Ok(serde_json::to_value(event).expect("event JSON"))
         }
+        "writeFile" => {
+            let path = store
+                .data_root()
+                .join(step["path"].as_str().expect("`path`"));
+            let text = serde_json::to_vec(&step["content"]).expect("content JSON");
+            std::fs::write(&path, text).expect("write the data file");
+            Ok(Value::Null)
+        }
+        "runLinker" => {
+            let transforms = store.load_transforms(transform_paths(step)).await?;
+            let output = store.run_linker(id(step), &transforms).await?;
+            Ok(serde_json::to_value(output).expect("link output JSON"))
+        }
         _ => {
-            let paths: BTreeMap<String, PathBuf> = step["transforms"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(name, path)| {
-                    (
-                        name.clone(),
-                        repo_root().join(path.as_str().unwrap_or_default()),
-                    )
-                })
-                .collect();
-            let transforms = store.load_transforms(paths).await?;
+            let transforms = store.load_transforms(transform_paths(step)).await?;
             let input: ControlInput = serde_json::from_value(step["input"].clone())
                 .map_err(|e| Error::validation("input", e.to_string()))?;
             let computation = store.evaluate_control(input, &transforms).await?;

@@ -120,18 +120,26 @@ class Feeds {
   }
 }
 
+/** Module paths of a step's `transforms`, resolved against the repository root. */
+function transformPaths(step) {
+  return Object.fromEntries(
+    Object.entries(step.transforms).map(([name, file]) => [name, path.join(REPO_ROOT, file)]),
+  );
+}
+
 function storeStep(store, step, feeds) {
   switch (step.op) {
     case 'subscribe':
       return new Promise((resolve) => resolve(feeds.subscribe(store, step.subscription, step.entities)));
     case 'nextChange':
       return feeds.next(step.subscription);
-    case 'evaluateControl': {
-      const transforms = Object.fromEntries(
-        Object.entries(step.transforms).map(([name, file]) => [name, path.join(REPO_ROOT, file)]),
-      );
-      return store.evaluateControl({ ...step.input, transforms });
-    }
+    case 'evaluateControl':
+      return store.evaluateControl({ ...step.input, transforms: transformPaths(step) });
+    case 'writeFile':
+      fs.writeFileSync(path.join(store._options.dataRoot, step.path), JSON.stringify(step.content));
+      return Promise.resolve(null);
+    case 'runLinker':
+      return store.runLinker(step.id, transformPaths(step));
     case 'uploadTransform':
       return store.transforms.upload(step.name, path.join(REPO_ROOT, step.path), step.limits ?? null);
     case 'transformVersions':

@@ -19,6 +19,8 @@ STORE_OPS = (
     "subscribe",
     "nextChange",
     "evaluateControl",
+    "writeFile",
+    "runLinker",
     "uploadTransform",
     "transformVersions",
     "callTransform",
@@ -101,9 +103,18 @@ def check_match(expected: Any, actual: Any, path: str = "result") -> None:
 
 
 def run_store_step(
-    store: polystat.Store, step: dict[str, Any], feeds: dict[str, polystat.Subscription]
+    store: polystat.Store,
+    step: dict[str, Any],
+    feeds: dict[str, polystat.Subscription],
+    data_root: pathlib.Path,
 ) -> Any:
     op = step["op"]
+    if op == "writeFile":
+        (data_root / step["path"]).write_text(json.dumps(step["content"]))
+        return None
+    if op == "runLinker":
+        modules = {name: REPO_ROOT / path for name, path in step["transforms"].items()}
+        return store.run_linker(step["id"], modules)
     if op == "subscribe":
         feeds[step["subscription"]] = store.changes(step.get("entities"))
         return None
@@ -132,10 +143,13 @@ def run_store_step(
 
 
 def run_step(
-    store: polystat.Store, step: dict[str, Any], feeds: dict[str, polystat.Subscription]
+    store: polystat.Store,
+    step: dict[str, Any],
+    feeds: dict[str, polystat.Subscription],
+    data_root: pathlib.Path,
 ) -> Any:
     if step["op"] in STORE_OPS:
-        return run_store_step(store, step, feeds)
+        return run_store_step(store, step, feeds, data_root)
     repo = getattr(store, step["entity"])
     op = step["op"]
     if op == "create":
@@ -173,13 +187,13 @@ def test_shared_case(case: dict[str, Any], target: str, tmp_path: pathlib.Path) 
             expected_error = step.get("expectError")
             if expected_error is not None:
                 with pytest.raises(polystat.Error) as caught:
-                    run_step(store, step, feeds)
+                    run_step(store, step, feeds, tmp_path)
                 assert caught.value.code == expected_error["code"], f"{where}: {caught.value}"
                 if "field" in expected_error:
                     assert isinstance(caught.value, polystat.ValidationError), where
                     assert caught.value.field == expected_error["field"], where
                 continue
-            result = run_step(store, step, feeds)
+            result = run_step(store, step, feeds, tmp_path)
             if "expect" in step:
                 check_match(step["expect"], result, where)
             if "save" in step:
