@@ -14,9 +14,10 @@ use polystat::model::Entity;
 use polystat::repo::Hooks;
 use polystat::{Error, ListOptions, Record, Repository, Store};
 use serde_json::{json, Map, Value};
+use tempfile::TempDir;
 use uuid::Uuid;
 
-use common::{open_target, repo_root, Target};
+use common::{repo_root, target_config, Target};
 
 /// Reads every case file, in name order, with its path.
 fn case_files() -> Vec<(PathBuf, Value)> {
@@ -48,7 +49,7 @@ async fn run_all(target: Target) {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         for case in file["cases"].as_array().expect("`cases` array") {
             count += 1;
-            let (_dir, store) = open_target(target).await;
+            let (_dir, store) = open_case_store(target).await;
             if let Err(message) = run_case(&store, case).await {
                 failures.push(format!("{name}: {}: {message}", case["name"]));
             }
@@ -57,6 +58,15 @@ async fn run_all(target: Target) {
     }
     assert!(count > 0, "no cases ran");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Opens a fresh store on `target` whose data root, where `writeFile` steps
+/// write and file datasources read, is a temporary folder of its own.
+async fn open_case_store(target: Target) -> (TempDir, Store) {
+    let dir = TempDir::new().expect("temp dir");
+    let config = target_config(target, &dir).with_data_root(dir.path());
+    let store = Store::open(config).await.expect("open store");
+    (dir, store)
 }
 
 async fn run_case(store: &Store, case: &Value) -> Result<(), String> {
@@ -206,7 +216,6 @@ fn has_type(kind: &str, value: &Value) -> bool {
     }
 }
 
-/// Runs a step on the store rather than on one repository.
 /// Reads a step's `transforms`, the module paths by name relative to the
 /// repository root.
 fn transform_paths(step: &Value) -> BTreeMap<String, PathBuf> {
@@ -223,6 +232,7 @@ fn transform_paths(step: &Value) -> BTreeMap<String, PathBuf> {
         .collect()
 }
 
+/// Runs a step on the store rather than on one repository.
 async fn run_store_step(
     store: &Store,
     step: &Value,
