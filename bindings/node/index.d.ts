@@ -228,7 +228,10 @@ export class State {
   ): Promise<{ allowed: boolean; remaining: number; retry_after: number | null; reset_after: number }>;
   checkRateLimit(key: string, limit: number, window: number): Promise<void>;
   publish(channel: string, message: unknown): Promise<void>;
-  /** Calls `listener` with each message; the subscription does not keep the process alive. */
+  /**
+   * Calls `listener` with each message; the subscription does not keep the process alive.
+   * Delivery is at most once: while 4,096 messages wait for a busy event loop, later ones are dropped.
+   */
   subscribe(channel: string, listener: (message: unknown) => void): Promise<StateSubscription>;
   setTemp(key: string, value: unknown, ttl: number): Promise<void>;
   getTemp(key: string): Promise<unknown>;

@@ -14,9 +14,12 @@ use tokio::task::AbortHandle;
 
 use crate::json;
 
-/// A JavaScript function called with one JSON text per event; weak, with
-/// errors left to the callee.
-pub type Listener = ThreadsafeFunction<String, (), String, Status, false, true>;
+/// A pub/sub listener: a weak JavaScript function called with one JSON text
+/// per message, with a queue of at most [`CAPACITY`] messages. Delivery is
+/// at most once, as pub/sub delivery is on Redis, so a listener that falls
+/// behind loses the messages that the full queue turns away instead of
+/// making the queue grow without limit.
+pub type Listener = ThreadsafeFunction<String, (), String, Status, false, true, CAPACITY>;
 
 /// A change listener with a queue of at most [`CAPACITY`] events, the
 /// buffer the core keeps per subscriber. Without the bound, a listener
@@ -120,16 +123,13 @@ fn lost(event: &ChangeEvent) -> u64 {
     }
 }
 
-// NOTE: pub/sub messages have no `missed` event, so their queue is
-// unbounded: a listener that falls behind makes it grow without limit.
+/// Calls `listener` with each message of `subscription`. A message that
+/// finds the listener's queue full is dropped (see [`Listener`]).
 pub fn forward_messages(mut subscription: Subscription, listener: Listener) -> NativeSubscription {
     let task = napi::bindgen_prelude::spawn(async move {
         while let Some(message) = subscription.next().await {
-            if listener.call(
-                json::encode(&message),
-                ThreadsafeFunctionCallMode::NonBlocking,
-            ) == Status::Closing
-            {
+            let text = json::encode(&message);
+            if listener.call(text, ThreadsafeFunctionCallMode::NonBlocking) == Status::Closing {
                 break;
             }
         }

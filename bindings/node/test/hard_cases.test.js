@@ -212,6 +212,35 @@ describe('a listener that falls behind', () => {
   });
 });
 
+describe('a pub/sub listener that falls behind', () => {
+  test('loses messages beyond its queue instead of queueing them all', async () => {
+    const store = await openTarget('embedded');
+    const queue = 4096;
+    const total = 3 * queue;
+    let received = 0;
+    const subscription = await store.state.subscribe('burst', () => {
+      received += 1;
+    });
+    const publishes = [];
+    for (let i = 0; i < total; i += 1) {
+      publishes.push(store.state.publish('burst', { i }));
+    }
+    // The event loop stays blocked while the publishes run on native
+    // threads, so every message waits in the listener's queue.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+    await Promise.all(publishes);
+    let before = -1;
+    while (received !== before) {
+      before = received;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.ok(received > 0, 'no message arrived');
+    assert.ok(received <= queue, `${received} messages arrived, more than the queue holds`);
+    subscription.close();
+    await store.close();
+  });
+});
+
 describe('passwords', () => {
   test('a query password stays out of toString()', { skip: !serversConfigured() && 'test servers are not configured' }, async () => {
     const store = await openTarget('servers');
