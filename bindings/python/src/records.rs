@@ -76,25 +76,22 @@ pub fn records_to_py<'py, T: Entity>(
 /// (id, version, timestamps) are dropped, so a dict read from the store can
 /// be changed and passed back to `update`.
 pub fn body_from_py<T: Entity>(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<T> {
-    body_from_py_at(py, data, None)
+    parse_body(py, data).map_err(|e| errors::to_py(py, e))
 }
 
-/// Parses an entity body as [`body_from_py`] does, naming `item`, the
-/// body's position in a batch, in a validation error.
-pub fn body_from_py_at<T: Entity>(
+/// Parses the body at position `index` of a batch as [`body_from_py`] does,
+/// naming the position in a validation error.
+pub fn batch_body_from_py<T: Entity>(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
-    item: Option<usize>,
+    index: usize,
 ) -> PyResult<T> {
-    let name_item = |error: polystat::Error| match item {
-        Some(index) => error.at_item(index),
-        None => error,
-    };
-    let value = argument_json(py, T::SPEC.entity, data).map_err(name_item);
-    let body = value.and_then(|value| {
-        polystat::model::body_from_json(value, T::SPEC.entity).map_err(name_item)
-    });
-    body.map_err(|e| errors::to_py(py, e))
+    parse_body(py, data).map_err(|e| errors::to_py(py, e.at_item(index)))
+}
+
+fn parse_body<T: Entity>(py: Python<'_>, data: &Bound<'_, PyAny>) -> polystat::Result<T> {
+    let value = argument_json(py, T::SPEC.entity, data)?;
+    polystat::model::body_from_json(value, T::SPEC.entity)
 }
 
 /// Converts an argument to JSON, reporting a type that has no JSON form as a

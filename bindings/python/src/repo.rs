@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::operation::Operation;
 use crate::records::{
-    argument, body_from_py, body_from_py_at, cached_to_py, parse_id, record_to_py, records_to_py,
+    argument, batch_body_from_py, body_from_py, cached_to_py, parse_id, record_to_py, records_to_py,
 };
 use crate::store::NativeStore;
 
@@ -155,7 +155,7 @@ fn bulk_insert<T: Hooks>(
     let bodies = items
         .try_iter()?
         .enumerate()
-        .map(|(index, item)| body_from_py_at::<T>(py, &item?, Some(index)))
+        .map(|(index, item)| batch_body_from_py::<T>(py, &item?, index))
         .collect::<PyResult<Vec<T>>>()?;
     Ok(Operation::new(
         async move { repo.bulk_insert(bodies).await },

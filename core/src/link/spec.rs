@@ -201,9 +201,9 @@ impl SourceSpec {
         if !self.fields.is_empty() {
             return Some(self.field_projection());
         }
-        let mapping_reads_all =
+        let only_mapping_reads =
             self.transforms.is_empty() && !self.keep_unmapped && !self.property_mapping.is_empty();
-        mapping_reads_all
+        only_mapping_reads
             .then(|| Projection::new(self.property_mapping.iter().map(|(path, _)| path)))
     }
 
